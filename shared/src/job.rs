@@ -1,0 +1,78 @@
+//! Jobs and the messages the scheduler sends for them.
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+/// One sync step. Each job has its own FIFO queue and worker function.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Job {
+    /// Validates configuration and secrets and checks the connections (F2–F4).
+    Setup,
+}
+
+impl Job {
+    pub const ALL: [Job; 1] = [Job::Setup];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Job::Setup => "setup",
+        }
+    }
+
+    /// The environment variable that holds this job's queue URL.
+    pub fn queue_url_env(self) -> &'static str {
+        match self {
+            Job::Setup => "SETUP_QUEUE_URL",
+        }
+    }
+}
+
+impl std::fmt::Display for Job {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The body of a job message: which integration, which job, for which schedule slot.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JobMessage {
+    pub integration_id: String,
+    pub job: Job,
+    /// The scheduled time of the tick that caused this run; it names the run.
+    pub slot: DateTime<Utc>,
+}
+
+impl JobMessage {
+    /// Names the run: the same integration, job and slot is the same run, however often the
+    /// message or the schedule tick is delivered.
+    pub fn run_id(&self) -> String {
+        format!(
+            "{}#{}",
+            self.job,
+            self.slot.to_rfc3339_opts(SecondsFormat::Secs, true)
+        )
+    }
+
+    /// SQS FIFO deduplication id: at most 128 characters of the allowed set.
+    pub fn deduplication_id(&self) -> String {
+        let plain = format!(
+            "{}:{}:{}",
+            self.integration_id,
+            self.job,
+            self.slot.format("%Y%m%dT%H%M%SZ")
+        );
+        if plain.len() <= 128 {
+            plain
+        } else {
+            format!("{:x}", Sha256::digest(plain.as_bytes()))
+        }
+    }
+
+    /// Messages of one integration stay in order and never run side by side.
+    pub fn group_id(&self) -> &str {
+        &self.integration_id
+    }
+}

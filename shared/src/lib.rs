@@ -1,0 +1,15 @@
+//! Everything the Lambda functions share: configuration items and their validation, the DynamoDB
+//! store (status, runs), secrets, the job messages and the SQS FIFO worker runtime.
+
+pub mod aws;
+pub mod config;
+pub mod error;
+pub mod job;
+pub mod secrets;
+pub mod status;
+pub mod store;
+pub mod telemetry;
+pub mod worker;
+
+pub use error::{Classify, ConfigError, SecretError, StoreError};
+pub use job::{Job, JobMessage};

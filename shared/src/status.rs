@@ -1,0 +1,178 @@
+//! The integration's status item (F5) and the run records that make a job message idempotent.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::job::Job;
+
+pub const STATUS_SK: &str = "STATUS";
+pub const RUN_PREFIX: &str = "RUN#";
+
+/// After this many consecutive failures of a job, an alarm fires (F5).
+pub const ALARM_AFTER_FAILURES: u32 = 3;
+
+/// The integration as a whole.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum IntegrationHealth {
+    /// Configuration and secrets are valid.
+    Configured,
+    /// Configuration is valid and both APIs answered.
+    Connected,
+    /// The last run of some job failed; `message` says why.
+    Error,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JobStatus {
+    pub last_run_id: String,
+    pub last_run_at: DateTime<Utc>,
+    pub last_outcome: JobOutcomeKind,
+    #[serde(default)]
+    pub last_success_at: Option<DateTime<Utc>>,
+    #[serde(default)]
+    pub consecutive_failures: u32,
+    #[serde(default)]
+    pub last_error: Option<String>,
+    /// What the last successful run did, by kind of change.
+    #[serde(default)]
+    pub counts: BTreeMap<String, u64>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum JobOutcomeKind {
+    Succeeded,
+    Failed,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IntegrationStatus {
+    pub state: IntegrationHealth,
+    pub message: String,
+    pub updated_at: DateTime<Utc>,
+    #[serde(default)]
+    pub jobs: BTreeMap<String, JobStatus>,
+    /// Optimistic lock: every write expects the version it read.
+    #[serde(default)]
+    pub version: u64,
+}
+
+/// What a job run reports when it finishes without error.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JobReport {
+    /// The integration's state this run established, if it checks it (setup does).
+    pub health: Option<IntegrationHealth>,
+    pub message: String,
+    pub counts: BTreeMap<String, u64>,
+}
+
+impl IntegrationStatus {
+    pub fn new(now: DateTime<Utc>) -> Self {
+        IntegrationStatus {
+            state: IntegrationHealth::Configured,
+            message: String::new(),
+            updated_at: now,
+            jobs: BTreeMap::new(),
+            version: 0,
+        }
+    }
+
+    pub fn record_success(&mut self, job: Job, run_id: &str, now: DateTime<Utc>, report: &JobReport) {
+        let entry = self.job_entry(job, run_id, now);
+        entry.last_outcome = JobOutcomeKind::Succeeded;
+        entry.last_success_at = Some(now);
+        entry.consecutive_failures = 0;
+        entry.last_error = None;
+        entry.counts = report.counts.clone();
+        if let Some(health) = report.health {
+            self.state = health;
+            self.message = report.message.clone();
+        }
+        self.settle(now);
+    }
+
+    pub fn record_failure(&mut self, job: Job, run_id: &str, now: DateTime<Utc>, error: &str) {
+        let entry = self.job_entry(job, run_id, now);
+        entry.last_outcome = JobOutcomeKind::Failed;
+        entry.consecutive_failures += 1;
+        entry.last_error = Some(error.to_string());
+        self.settle(now);
+    }
+
+    pub fn consecutive_failures(&self, job: Job) -> u32 {
+        self.jobs.get(job.as_str()).map_or(0, |j| j.consecutive_failures)
+    }
+
+    fn job_entry(&mut self, job: Job, run_id: &str, now: DateTime<Utc>) -> &mut JobStatus {
+        let entry = self.jobs.entry(job.as_str().to_string()).or_insert_with(|| JobStatus {
+            last_run_id: run_id.to_string(),
+            last_run_at: now,
+            last_outcome: JobOutcomeKind::Succeeded,
+            last_success_at: None,
+            consecutive_failures: 0,
+            last_error: None,
+            counts: BTreeMap::new(),
+        });
+        entry.last_run_id = run_id.to_string();
+        entry.last_run_at = now;
+        entry
+    }
+
+    /// The integration is in error while any job's last run failed; the message is that
+    /// job's error. Otherwise it is in the state the last connection check established.
+    fn settle(&mut self, now: DateTime<Utc>) {
+        self.updated_at = now;
+        let failing = self
+            .jobs
+            .iter()
+            .filter(|(_, s)| s.last_outcome == JobOutcomeKind::Failed)
+            .max_by_key(|(_, s)| s.last_run_at);
+        if let Some((job, status)) = failing {
+            self.state = IntegrationHealth::Error;
+            self.message = format!(
+                "{job}: {}",
+                status.last_error.as_deref().unwrap_or("failed")
+            );
+        } else if self.state == IntegrationHealth::Error {
+            self.state = IntegrationHealth::Configured;
+            self.message.clear();
+        }
+    }
+}
+
+/// Where a run stands. A run is one (integration, job, slot); its record is the idempotency key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RunState {
+    InProgress,
+    /// Released after a retryable failure: the next delivery may claim it again.
+    Retrying,
+    Succeeded,
+    Failed,
+}
+
+/// The run report, kept for `RUN_RETENTION_DAYS` days.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RunRecord {
+    pub integration_id: String,
+    pub job: Job,
+    pub run_id: String,
+    pub run_state: RunState,
+    pub started_at: DateTime<Utc>,
+    #[serde(default)]
+    pub finished_at: Option<DateTime<Utc>>,
+    /// Epoch milliseconds after which an in-progress claim is considered abandoned.
+    pub lease_until_ms: i64,
+    pub attempts: u32,
+    #[serde(default)]
+    pub message: String,
+    #[serde(default)]
+    pub counts: BTreeMap<String, u64>,
+    /// DynamoDB TTL (epoch seconds).
+    pub expires_at: i64,
+}
+
+pub const RUN_RETENTION_DAYS: i64 = 30;
