@@ -58,7 +58,9 @@ impl Classify for ConfigError {
 pub enum SecretError {
     #[error("secret `{name}` does not exist in Secrets Manager")]
     Missing { name: String },
-    #[error("secret `{name}` cannot be read: access denied (the functions may read only secrets under `{prefix}`)")]
+    #[error(
+        "secret `{name}` cannot be read: access denied (the functions may read only secrets under `{prefix}`)"
+    )]
     AccessDenied { name: String, prefix: String },
     #[error("secret `{name}` is malformed: {problem}")]
     Malformed { name: String, problem: String },
@@ -73,7 +75,13 @@ pub enum SecretError {
 
 impl Classify for SecretError {
     fn is_retryable(&self) -> bool {
-        matches!(self, SecretError::Unavailable { retryable: true, .. })
+        matches!(
+            self,
+            SecretError::Unavailable {
+                retryable: true,
+                ..
+            }
+        )
     }
 }
 
@@ -123,7 +131,9 @@ pub fn sdk_error_is_retryable<E: ProvideErrorMetadata, R>(
 ) -> bool {
     use aws_sdk_dynamodb::error::SdkError;
     match err {
-        SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => true,
+        SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => {
+            true
+        }
         SdkError::ServiceError(e) => matches!(
             e.err().code(),
             Some(

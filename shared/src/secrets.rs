@@ -41,7 +41,11 @@ pub struct SecretsCache {
 }
 
 impl SecretsCache {
-    pub fn new(client: aws_sdk_secretsmanager::Client, ttl: Duration, prefix: impl Into<String>) -> Self {
+    pub fn new(
+        client: aws_sdk_secretsmanager::Client,
+        ttl: Duration,
+        prefix: impl Into<String>,
+    ) -> Self {
         SecretsCache {
             client,
             ttl,
@@ -51,7 +55,9 @@ impl SecretsCache {
     }
 
     pub async fn autotask(&self, name: &str) -> Result<AutotaskCredentials, SecretError> {
-        let fields = self.fields(name, &["username", "secret", "api_integration_code"]).await?;
+        let fields = self
+            .fields(name, &["username", "secret", "api_integration_code"])
+            .await?;
         let [username, secret, api_integration_code] = fields;
         Ok(AutotaskCredentials {
             username,
@@ -64,7 +70,10 @@ impl SecretsCache {
         let [client_id, client_secret, datacenter_url] = self
             .fields(name, &["client_id", "client_secret", "datacenter_url"])
             .await?;
-        let datacenter_url = datacenter_url.expose_secret().trim_end_matches('/').to_string();
+        let datacenter_url = datacenter_url
+            .expose_secret()
+            .trim_end_matches('/')
+            .to_string();
         if !(datacenter_url.starts_with("https://") || datacenter_url.starts_with("http://")) {
             return Err(SecretError::Malformed {
                 name: name.into(),
@@ -148,7 +157,10 @@ impl SecretsCache {
             .send()
             .await
             .map_err(|err| {
-                let code = err.as_service_error().and_then(|e| e.code()).unwrap_or_default();
+                let code = err
+                    .as_service_error()
+                    .and_then(|e| e.code())
+                    .unwrap_or_default();
                 match code {
                     "ResourceNotFoundException" => SecretError::Missing { name: name.into() },
                     "AccessDeniedException" => SecretError::AccessDenied {

@@ -80,7 +80,13 @@ impl IntegrationStatus {
         }
     }
 
-    pub fn record_success(&mut self, job: Job, run_id: &str, now: DateTime<Utc>, report: &JobReport) {
+    pub fn record_success(
+        &mut self,
+        job: Job,
+        run_id: &str,
+        now: DateTime<Utc>,
+        report: &JobReport,
+    ) {
         let entry = self.job_entry(job, run_id, now);
         entry.last_outcome = JobOutcomeKind::Succeeded;
         entry.last_success_at = Some(now);
@@ -103,19 +109,24 @@ impl IntegrationStatus {
     }
 
     pub fn consecutive_failures(&self, job: Job) -> u32 {
-        self.jobs.get(job.as_str()).map_or(0, |j| j.consecutive_failures)
+        self.jobs
+            .get(job.as_str())
+            .map_or(0, |j| j.consecutive_failures)
     }
 
     fn job_entry(&mut self, job: Job, run_id: &str, now: DateTime<Utc>) -> &mut JobStatus {
-        let entry = self.jobs.entry(job.as_str().to_string()).or_insert_with(|| JobStatus {
-            last_run_id: run_id.to_string(),
-            last_run_at: now,
-            last_outcome: JobOutcomeKind::Succeeded,
-            last_success_at: None,
-            consecutive_failures: 0,
-            last_error: None,
-            counts: BTreeMap::new(),
-        });
+        let entry = self
+            .jobs
+            .entry(job.as_str().to_string())
+            .or_insert_with(|| JobStatus {
+                last_run_id: run_id.to_string(),
+                last_run_at: now,
+                last_outcome: JobOutcomeKind::Succeeded,
+                last_success_at: None,
+                consecutive_failures: 0,
+                last_error: None,
+                counts: BTreeMap::new(),
+            });
         entry.last_run_id = run_id.to_string();
         entry.last_run_at = now;
         entry

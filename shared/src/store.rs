@@ -94,7 +94,10 @@ impl Store {
     }
 
     /// The settings and every mapping item of one integration: one read per kind.
-    pub async fn load_config_items(&self, integration_id: &str) -> Result<RawConfigItems, StoreError> {
+    pub async fn load_config_items(
+        &self,
+        integration_id: &str,
+    ) -> Result<RawConfigItems, StoreError> {
         let pk = integration_pk(integration_id);
         let (settings, services, customers, alerts) = futures::try_join!(
             self.get_item(&pk, SETTINGS_SK),
@@ -163,7 +166,10 @@ impl Store {
         Ok(())
     }
 
-    pub async fn status(&self, integration_id: &str) -> Result<Option<IntegrationStatus>, StoreError> {
+    pub async fn status(
+        &self,
+        integration_id: &str,
+    ) -> Result<Option<IntegrationStatus>, StoreError> {
         let pk = integration_pk(integration_id);
         match self.get_item(&pk, STATUS_SK).await? {
             Some(item) => decode(&pk, STATUS_SK, item).map(Some),
@@ -189,12 +195,19 @@ impl Store {
             let mut item = encode(&status)?;
             item.insert(schema::PK.into(), AttributeValue::S(pk.clone()));
             item.insert(schema::SK.into(), AttributeValue::S(STATUS_SK.into()));
-            let request = self.client.put_item().table_name(&self.table).set_item(Some(item));
+            let request = self
+                .client
+                .put_item()
+                .table_name(&self.table)
+                .set_item(Some(item));
             let request = match expected {
                 Some(version) => request
                     .condition_expression("#version = :expected")
                     .expression_attribute_names("#version", "version")
-                    .expression_attribute_values(":expected", AttributeValue::N(version.to_string())),
+                    .expression_attribute_values(
+                        ":expected",
+                        AttributeValue::N(version.to_string()),
+                    ),
                 None => request
                     .condition_expression("attribute_not_exists(#pk)")
                     .expression_attribute_names("#pk", schema::PK),
@@ -207,7 +220,9 @@ impl Store {
         }
         Err(StoreError::Conflict {
             operation: "PutItem STATUS",
-            message: format!("status of {integration_id} kept changing under {MAX_STATUS_TRIES} tries"),
+            message: format!(
+                "status of {integration_id} kept changing under {MAX_STATUS_TRIES} tries"
+            ),
         })
     }
 
@@ -224,7 +239,9 @@ impl Store {
                 let previous: RunRecord = decode(&pk, &sk, item.clone())?;
                 match previous.run_state {
                     RunState::Succeeded | RunState::Failed => return Ok(Claim::Finished(previous)),
-                    RunState::InProgress if previous.lease_until_ms > now_ms => return Ok(Claim::Busy),
+                    RunState::InProgress if previous.lease_until_ms > now_ms => {
+                        return Ok(Claim::Busy);
+                    }
                     _ => {
                         claim.attempts = previous.attempts + 1;
                         claim.started_at = previous.started_at;
@@ -236,7 +253,11 @@ impl Store {
         let mut item = encode(&claim)?;
         item.insert(schema::PK.into(), AttributeValue::S(pk));
         item.insert(schema::SK.into(), AttributeValue::S(sk));
-        let request = self.client.put_item().table_name(&self.table).set_item(Some(item));
+        let request = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item));
         let request = match condition {
             None => request
                 .condition_expression("attribute_not_exists(#pk)")
@@ -265,14 +286,20 @@ impl Store {
             .table_name(&self.table)
             .set_item(Some(item))
             .condition_expression("attempts = :attempts")
-            .expression_attribute_values(":attempts", AttributeValue::N(record.attempts.to_string()))
+            .expression_attribute_values(
+                ":attempts",
+                AttributeValue::N(record.attempts.to_string()),
+            )
             .send()
             .await
             .map_err(|e| {
                 if is_condition_failure(&e) {
                     StoreError::Conflict {
                         operation: "PutItem RUN finish",
-                        message: format!("run {} was claimed again by another worker", record.run_id),
+                        message: format!(
+                            "run {} was claimed again by another worker",
+                            record.run_id
+                        ),
                     }
                 } else {
                     StoreError::aws("PutItem RUN finish", e)
@@ -286,7 +313,9 @@ impl Store {
         let pk = integration_pk(integration_id);
         let mut runs = Vec::new();
         for item in self.query_prefix(&pk, RUN_PREFIX).await? {
-            let sk = string_attr(&item, schema::SK).unwrap_or_default().to_string();
+            let sk = string_attr(&item, schema::SK)
+                .unwrap_or_default()
+                .to_string();
             runs.push(decode(&pk, &sk, item)?);
         }
         runs.sort_by_key(|r: &RunRecord| std::cmp::Reverse(r.started_at));

@@ -96,7 +96,12 @@ where
     response
 }
 
-async fn process_message<F, Fut>(ctx: &WorkerContext, job: Job, record: &SqsMessage, run: &F) -> Disposition
+async fn process_message<F, Fut>(
+    ctx: &WorkerContext,
+    job: Job,
+    record: &SqsMessage,
+    run: &F,
+) -> Disposition
 where
     F: Fn(JobMessage) -> Fut,
     Fut: Future<Output = Result<JobReport, JobError>>,
@@ -147,19 +152,31 @@ where
     let now = Utc::now();
     let run_id = message.run_id();
     let integration_id = message.integration_id.as_str();
-    let claim = ctx.store.claim_run(&new_run(ctx, message, now), now.timestamp_millis()).await?;
+    let claim = ctx
+        .store
+        .claim_run(&new_run(ctx, message, now), now.timestamp_millis())
+        .await?;
     let mut record = match claim {
         Claim::Finished(previous) => {
             tracing::info!(integration_id, run_id, state = ?previous.run_state, "run already finished; duplicate delivery ignored");
             return Ok(Disposition::Done);
         }
         Claim::Busy => {
-            tracing::info!(integration_id, run_id, "run is held by another worker; retrying later");
+            tracing::info!(
+                integration_id,
+                run_id,
+                "run is held by another worker; retrying later"
+            );
             return Ok(Disposition::RetryLater);
         }
         Claim::Claimed(record) => record,
     };
-    tracing::info!(integration_id, run_id, attempt = record.attempts, "run started");
+    tracing::info!(
+        integration_id,
+        run_id,
+        attempt = record.attempts,
+        "run started"
+    );
     let result = run(message.clone()).await;
     let finished = Utc::now();
     record.finished_at = Some(finished);
@@ -175,7 +192,11 @@ where
             record.counts = report.counts.clone();
             ctx.store.finish_run(&record).await?;
             tracing::info!(integration_id, run_id, message = %report.message, "run succeeded");
-            emit_job_metrics(message.job.as_str(), integration_id, &[("JobSucceeded", 1.0), ("ConsecutiveFailures", 0.0)]);
+            emit_job_metrics(
+                message.job.as_str(),
+                integration_id,
+                &[("JobSucceeded", 1.0), ("ConsecutiveFailures", 0.0)],
+            );
             Ok(Disposition::Done)
         }
         Err(err) => {
@@ -190,7 +211,9 @@ where
                 return Ok(Disposition::RetryLater);
             }
             let status_text = if retryable {
-                format!("{text} (gave up after {receive_count} attempts; the message is in the dead-letter queue)")
+                format!(
+                    "{text} (gave up after {receive_count} attempts; the message is in the dead-letter queue)"
+                )
             } else {
                 text
             };
@@ -202,7 +225,14 @@ where
                 .await?;
             let failures = status.consecutive_failures(message.job);
             tracing::error!(integration_id, run_id, consecutive_failures = failures, alarm = failures >= ALARM_AFTER_FAILURES, error = %status_text, "run failed");
-            emit_job_metrics(message.job.as_str(), integration_id, &[("JobFailed", 1.0), ("ConsecutiveFailures", f64::from(failures))]);
+            emit_job_metrics(
+                message.job.as_str(),
+                integration_id,
+                &[
+                    ("JobFailed", 1.0),
+                    ("ConsecutiveFailures", f64::from(failures)),
+                ],
+            );
             record.message = status_text;
             if retryable {
                 // Released, so a redrive from the DLQ runs it again.
@@ -243,9 +273,9 @@ impl WorkerContext {
         let prefix = std::env::var("SECRETS_PREFIX").unwrap_or_default();
         let number = |name: &str, default: u64| -> Result<u64, String> {
             match std::env::var(name) {
-                Ok(v) => v
-                    .parse()
-                    .map_err(|_| format!("environment variable {name}=`{v}` is not a whole number")),
+                Ok(v) => v.parse().map_err(|_| {
+                    format!("environment variable {name}=`{v}` is not a whole number")
+                }),
                 Err(_) => Ok(default),
             }
         };

@@ -62,7 +62,11 @@ impl JobQueues {
         JobQueues(
             Job::ALL
                 .iter()
-                .filter_map(|job| std::env::var(job.queue_url_env()).ok().map(|url| (*job, url)))
+                .filter_map(|job| {
+                    std::env::var(job.queue_url_env())
+                        .ok()
+                        .map(|url| (*job, url))
+                })
                 .collect(),
         )
     }
@@ -82,12 +86,20 @@ const SEND_TRIES: u32 = 5;
 
 impl Scheduler {
     pub async fn fan_out(&self, input: &ScheduleInput) -> Result<FanOutSummary, SchedulerError> {
-        let queue_url = self.queues.0.get(&input.job).ok_or_else(|| SchedulerError::Refused {
-            queue_url: String::new(),
-            failed: 0,
-            tries: 0,
-            reasons: format!("no queue is configured for job {} (set {})", input.job, input.job.queue_url_env()),
-        })?;
+        let queue_url = self
+            .queues
+            .0
+            .get(&input.job)
+            .ok_or_else(|| SchedulerError::Refused {
+                queue_url: String::new(),
+                failed: 0,
+                tries: 0,
+                reasons: format!(
+                    "no queue is configured for job {} (set {})",
+                    input.job,
+                    input.job.queue_url_env()
+                ),
+            })?;
         let mut summary = FanOutSummary {
             job: Some(input.job),
             ..Default::default()
@@ -127,7 +139,11 @@ impl Scheduler {
     }
 
     /// Sends one batch, resending the entries SQS reports as failed. Returns the calls made.
-    async fn send_batch(&self, queue_url: &str, messages: &[JobMessage]) -> Result<usize, SchedulerError> {
+    async fn send_batch(
+        &self,
+        queue_url: &str,
+        messages: &[JobMessage],
+    ) -> Result<usize, SchedulerError> {
         let mut pending: Vec<SendMessageBatchRequestEntry> = messages
             .iter()
             .enumerate()
@@ -185,7 +201,10 @@ impl Scheduler {
     }
 }
 
-fn entry(index: usize, message: &JobMessage) -> Result<SendMessageBatchRequestEntry, SchedulerError> {
+fn entry(
+    index: usize,
+    message: &JobMessage,
+) -> Result<SendMessageBatchRequestEntry, SchedulerError> {
     let body = serde_json::to_string(message).map_err(|e| SchedulerError::Refused {
         queue_url: String::new(),
         failed: 1,

@@ -13,12 +13,14 @@ async fn main() -> Result<(), Error> {
         queues: JobQueues::from_env(),
     };
     let scheduler = &scheduler;
-    lambda_runtime::run(service_fn(move |event: LambdaEvent<ScheduleInput>| async move {
-        scheduler.fan_out(&event.payload).await.map_err(|e| {
-            let text = sync_shared::error::error_chain(&e);
-            tracing::error!(error = %text, "fan-out failed");
-            Error::from(text)
-        })
-    }))
+    lambda_runtime::run(service_fn(
+        move |event: LambdaEvent<ScheduleInput>| async move {
+            scheduler.fan_out(&event.payload).await.map_err(|e| {
+                let text = sync_shared::error::error_chain(&e);
+                tracing::error!(error = %text, "fan-out failed");
+                Error::from(text)
+            })
+        },
+    ))
     .await
 }

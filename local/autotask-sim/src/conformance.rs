@@ -40,7 +40,11 @@ pub fn check_routes_against_spec<'a>(
         .filter(|(method, template)| !spec_declares(spec, method, template))
         .map(|(method, template)| format!("{method} {template} is not in the swagger"))
         .collect();
-    if errors.is_empty() { Ok(()) } else { Err(errors) }
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(errors)
+    }
 }
 
 /// Whether the swagger declares exactly this path template with this method.
@@ -146,7 +150,11 @@ pub fn validate_request_body_with(
             }
         }
     }
-    if errors.is_empty() { Ok(()) } else { Err(errors) }
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(errors)
+    }
 }
 
 /// Definitions whose wire form is free-form although the swagger describes an object.
@@ -168,7 +176,10 @@ fn validate_value(spec: &Value, schema: &Value, value: &Value, at: &str, errors:
         }
         return;
     }
-    let schema_type = schema.get("type").and_then(Value::as_str).unwrap_or("object");
+    let schema_type = schema
+        .get("type")
+        .and_then(Value::as_str)
+        .unwrap_or("object");
     let format = schema.get("format").and_then(Value::as_str);
     match schema_type {
         "object" => validate_object(spec, schema, value, at, errors),
@@ -187,7 +198,10 @@ fn validate_value(spec: &Value, schema: &Value, value: &Value, at: &str, errors:
                 _ => value.as_i64().is_some(),
             };
             if !fits {
-                errors.push(format!("{at}: expected an integer ({})", format.unwrap_or("int")));
+                errors.push(format!(
+                    "{at}: expected an integer ({})",
+                    format.unwrap_or("int")
+                ));
             }
         }
         "number" => {
@@ -202,7 +216,9 @@ fn validate_value(spec: &Value, schema: &Value, value: &Value, at: &str, errors:
         }
         "string" => match value.as_str() {
             None => errors.push(format!("{at}: expected a string")),
-            Some(text) if format == Some("date-time") && crate::values::parse_datetime(text).is_none() => {
+            Some(text)
+                if format == Some("date-time") && crate::values::parse_datetime(text).is_none() =>
+            {
                 errors.push(format!("{at}: {text:?} is not a date-time"));
             }
             Some(_) => {}
@@ -211,7 +227,13 @@ fn validate_value(spec: &Value, schema: &Value, value: &Value, at: &str, errors:
     }
 }
 
-fn validate_object(spec: &Value, schema: &Value, value: &Value, at: &str, errors: &mut Vec<String>) {
+fn validate_object(
+    spec: &Value,
+    schema: &Value,
+    value: &Value,
+    at: &str,
+    errors: &mut Vec<String>,
+) {
     let Some(object) = value.as_object() else {
         errors.push(format!("{at}: expected an object"));
         return;
@@ -221,7 +243,9 @@ fn validate_object(spec: &Value, schema: &Value, value: &Value, at: &str, errors
         return;
     };
     for (key, item) in object {
-        let found = properties.iter().find(|(name, _)| name.eq_ignore_ascii_case(key));
+        let found = properties
+            .iter()
+            .find(|(name, _)| name.eq_ignore_ascii_case(key));
         match found {
             None => errors.push(format!("{at}.{key}: unknown property")),
             Some((name, property)) => {

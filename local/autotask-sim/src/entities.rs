@@ -51,10 +51,15 @@ impl EntityDef {
         self.root_update || self.child.as_ref().is_some_and(|c| c.update)
     }
     pub fn fields(&self) -> &'static [FieldMeta] {
-        FIELD_META.get(self.name).map(Vec::as_slice).unwrap_or_default()
+        FIELD_META
+            .get(self.name)
+            .map(Vec::as_slice)
+            .unwrap_or_default()
     }
     pub fn field(&self, name: &str) -> Option<&'static FieldMeta> {
-        self.fields().iter().find(|f| f.name.eq_ignore_ascii_case(name))
+        self.fields()
+            .iter()
+            .find(|f| f.name.eq_ignore_ascii_case(name))
     }
     pub fn is_read_only(&self, field: &str) -> bool {
         field == "id" || self.read_only.iter().any(|f| f.eq_ignore_ascii_case(field))
@@ -98,7 +103,14 @@ pub static ENTITIES: [EntityDef; 15] = [
         udf_type: Some(UDF_TYPE_COMPANY),
         udf_limit: 200,
         required: &["companyName", "companyType", "ownerResourceID", "phone"],
-        read_only: &["createDate", "lastActivityDate", "lastTrackedModifiedDateTime", "createdByResourceID", "apiVendorID", "impersonatorCreatorResourceID"],
+        read_only: &[
+            "createDate",
+            "lastActivityDate",
+            "lastTrackedModifiedDateTime",
+            "createdByResourceID",
+            "apiVendorID",
+            "impersonatorCreatorResourceID",
+        ],
         references: &[("parentCompanyID", "Companies")],
         not_queryable: &[],
         webhooks: true,
@@ -111,11 +123,24 @@ pub static ENTITIES: [EntityDef; 15] = [
         root_create: false,
         root_update: false,
         delete: false,
-        child: Some(ChildRoute { parent: "Companies", segment: "Contacts", parent_field: "companyID", create: true, update: true, list: false }),
+        child: Some(ChildRoute {
+            parent: "Companies",
+            segment: "Contacts",
+            parent_field: "companyID",
+            create: true,
+            update: true,
+            list: false,
+        }),
         udf_type: Some(UDF_TYPE_CONTACT),
         udf_limit: 100,
         required: &["companyID", "firstName", "lastName", "isActive"],
-        read_only: &["createDate", "lastActivityDate", "lastModifiedDate", "apiVendorID", "impersonatorCreatorResourceID"],
+        read_only: &[
+            "createDate",
+            "lastActivityDate",
+            "lastModifiedDate",
+            "apiVendorID",
+            "impersonatorCreatorResourceID",
+        ],
         references: &[("companyID", "Companies")],
         not_queryable: &[],
         webhooks: true,
@@ -131,9 +156,20 @@ pub static ENTITIES: [EntityDef; 15] = [
         child: NO_CHILD,
         udf_type: Some(UDF_TYPE_CONTRACT),
         udf_limit: 50,
-        required: &["companyID", "contractName", "contractType", "startDate", "endDate", "status"],
+        required: &[
+            "companyID",
+            "contractName",
+            "contractType",
+            "startDate",
+            "endDate",
+            "status",
+        ],
         read_only: &[],
-        references: &[("companyID", "Companies"), ("billToCompanyID", "Companies"), ("contactID", "Contacts")],
+        references: &[
+            ("companyID", "Companies"),
+            ("billToCompanyID", "Companies"),
+            ("contactID", "Contacts"),
+        ],
         not_queryable: &[],
         webhooks: false,
     },
@@ -149,8 +185,16 @@ pub static ENTITIES: [EntityDef; 15] = [
         udf_type: None,
         udf_limit: 0,
         required: &["name", "periodType", "unitPrice", "billingCodeID"],
-        read_only: &["createDate", "creatorResourceID", "lastModifiedDate", "updateResourceID"],
-        references: &[("billingCodeID", "BillingCodes"), ("vendorCompanyID", "Companies")],
+        read_only: &[
+            "createDate",
+            "creatorResourceID",
+            "lastModifiedDate",
+            "updateResourceID",
+        ],
+        references: &[
+            ("billingCodeID", "BillingCodes"),
+            ("vendorCompanyID", "Companies"),
+        ],
         not_queryable: &[],
         webhooks: false,
     },
@@ -166,7 +210,12 @@ pub static ENTITIES: [EntityDef; 15] = [
         udf_type: None,
         udf_limit: 0,
         required: &["name", "periodType", "unitPrice", "billingCodeID"],
-        read_only: &["createDate", "creatorResourceID", "lastModifiedDate", "updateResourceID"],
+        read_only: &[
+            "createDate",
+            "creatorResourceID",
+            "lastModifiedDate",
+            "updateResourceID",
+        ],
         references: &[("billingCodeID", "BillingCodes")],
         not_queryable: &[],
         webhooks: false,
@@ -179,7 +228,14 @@ pub static ENTITIES: [EntityDef; 15] = [
         root_create: false,
         root_update: false,
         delete: false,
-        child: Some(ChildRoute { parent: "Contracts", segment: "Services", parent_field: "contractID", create: true, update: true, list: true }),
+        child: Some(ChildRoute {
+            parent: "Contracts",
+            segment: "Services",
+            parent_field: "contractID",
+            create: true,
+            update: true,
+            list: true,
+        }),
         udf_type: None,
         udf_limit: 0,
         required: &["contractID", "serviceID", "unitPrice"],
@@ -196,12 +252,22 @@ pub static ENTITIES: [EntityDef; 15] = [
         root_create: false,
         root_update: false,
         delete: false,
-        child: Some(ChildRoute { parent: "Contracts", segment: "ServiceBundles", parent_field: "contractID", create: true, update: true, list: true }),
+        child: Some(ChildRoute {
+            parent: "Contracts",
+            segment: "ServiceBundles",
+            parent_field: "contractID",
+            create: true,
+            update: true,
+            list: true,
+        }),
         udf_type: None,
         udf_limit: 0,
         required: &["contractID", "serviceBundleID", "unitPrice"],
         read_only: &["internalCurrencyUnitPrice", "internalCurrencyAdjustedPrice"],
-        references: &[("contractID", "Contracts"), ("serviceBundleID", "ServiceBundles")],
+        references: &[
+            ("contractID", "Contracts"),
+            ("serviceBundleID", "ServiceBundles"),
+        ],
         not_queryable: &[],
         webhooks: false,
     },
@@ -213,7 +279,14 @@ pub static ENTITIES: [EntityDef; 15] = [
         root_create: false,
         root_update: false,
         delete: false,
-        child: Some(ChildRoute { parent: "Contracts", segment: "ServiceUnits", parent_field: "contractID", create: false, update: false, list: true }),
+        child: Some(ChildRoute {
+            parent: "Contracts",
+            segment: "ServiceUnits",
+            parent_field: "contractID",
+            create: false,
+            update: false,
+            list: true,
+        }),
         udf_type: None,
         udf_limit: 0,
         required: &[],
@@ -230,7 +303,14 @@ pub static ENTITIES: [EntityDef; 15] = [
         root_create: false,
         root_update: false,
         delete: false,
-        child: Some(ChildRoute { parent: "Contracts", segment: "ServiceBundleUnits", parent_field: "contractID", create: false, update: false, list: true }),
+        child: Some(ChildRoute {
+            parent: "Contracts",
+            segment: "ServiceBundleUnits",
+            parent_field: "contractID",
+            create: false,
+            update: false,
+            list: true,
+        }),
         udf_type: None,
         udf_limit: 0,
         required: &[],
@@ -247,12 +327,23 @@ pub static ENTITIES: [EntityDef; 15] = [
         root_create: true,
         root_update: false,
         delete: false,
-        child: Some(ChildRoute { parent: "Contracts", segment: "ServiceAdjustments", parent_field: "contractID", create: true, update: false, list: false }),
+        child: Some(ChildRoute {
+            parent: "Contracts",
+            segment: "ServiceAdjustments",
+            parent_field: "contractID",
+            create: true,
+            update: false,
+            list: false,
+        }),
         udf_type: None,
         udf_limit: 0,
         required: &["contractID", "effectiveDate", "unitChange"],
         read_only: &[],
-        references: &[("contractID", "Contracts"), ("serviceID", "Services"), ("contractServiceID", "ContractServices")],
+        references: &[
+            ("contractID", "Contracts"),
+            ("serviceID", "Services"),
+            ("contractServiceID", "ContractServices"),
+        ],
         not_queryable: &[],
         webhooks: false,
     },
@@ -264,12 +355,23 @@ pub static ENTITIES: [EntityDef; 15] = [
         root_create: true,
         root_update: false,
         delete: false,
-        child: Some(ChildRoute { parent: "Contracts", segment: "ServiceBundleAdjustments", parent_field: "contractID", create: true, update: false, list: false }),
+        child: Some(ChildRoute {
+            parent: "Contracts",
+            segment: "ServiceBundleAdjustments",
+            parent_field: "contractID",
+            create: true,
+            update: false,
+            list: false,
+        }),
         udf_type: None,
         udf_limit: 0,
         required: &["contractID", "effectiveDate", "unitChange"],
         read_only: &[],
-        references: &[("contractID", "Contracts"), ("serviceBundleID", "ServiceBundles"), ("contractServiceBundleID", "ContractServiceBundles")],
+        references: &[
+            ("contractID", "Contracts"),
+            ("serviceBundleID", "ServiceBundles"),
+            ("contractServiceBundleID", "ContractServiceBundles"),
+        ],
         not_queryable: &[],
         webhooks: false,
     },
@@ -319,8 +421,27 @@ pub static ENTITIES: [EntityDef; 15] = [
         udf_type: Some(UDF_TYPE_TICKET),
         udf_limit: 300,
         required: &["companyID", "title", "status", "priority"],
-        read_only: &["ticketNumber", "createDate", "creatorResourceID", "creatorType", "lastActivityDate", "lastActivityPersonType", "lastActivityResourceID", "lastTrackedModificationDateTime", "apiVendorID", "impersonatorCreatorResourceID", "completedByResourceID"],
-        references: &[("companyID", "Companies"), ("contactID", "Contacts"), ("contractID", "Contracts"), ("contractServiceID", "ContractServices"), ("contractServiceBundleID", "ContractServiceBundles"), ("billingCodeID", "BillingCodes")],
+        read_only: &[
+            "ticketNumber",
+            "createDate",
+            "creatorResourceID",
+            "creatorType",
+            "lastActivityDate",
+            "lastActivityPersonType",
+            "lastActivityResourceID",
+            "lastTrackedModificationDateTime",
+            "apiVendorID",
+            "impersonatorCreatorResourceID",
+            "completedByResourceID",
+        ],
+        references: &[
+            ("companyID", "Companies"),
+            ("contactID", "Contacts"),
+            ("contractID", "Contracts"),
+            ("contractServiceID", "ContractServices"),
+            ("contractServiceBundleID", "ContractServiceBundles"),
+            ("billingCodeID", "BillingCodes"),
+        ],
         not_queryable: &["creatorType", "lastActivityPersonType"],
         webhooks: true,
     },
@@ -332,11 +453,24 @@ pub static ENTITIES: [EntityDef; 15] = [
         root_create: false,
         root_update: false,
         delete: false,
-        child: Some(ChildRoute { parent: "Tickets", segment: "Notes", parent_field: "ticketID", create: true, update: true, list: true }),
+        child: Some(ChildRoute {
+            parent: "Tickets",
+            segment: "Notes",
+            parent_field: "ticketID",
+            create: true,
+            update: true,
+            list: true,
+        }),
         udf_type: None,
         udf_limit: 0,
         required: &["ticketID", "title", "description", "noteType", "publish"],
-        read_only: &["createDateTime", "creatorResourceID", "lastActivityDate", "impersonatorCreatorResourceID", "impersonatorUpdaterResourceID"],
+        read_only: &[
+            "createDateTime",
+            "creatorResourceID",
+            "lastActivityDate",
+            "impersonatorCreatorResourceID",
+            "impersonatorUpdaterResourceID",
+        ],
         references: &[("ticketID", "Tickets")],
         not_queryable: &[],
         webhooks: true,
@@ -394,8 +528,13 @@ static FIELD_META: LazyLock<HashMap<&'static str, Vec<FieldMeta>>> = LazyLock::n
             let fields = properties
                 .into_iter()
                 .flatten()
-                .filter(|(name, _)| !matches!(name.as_str(), "SoapParentPropertyId" | "UserDefinedFields"))
-                .map(|(name, schema)| FieldMeta { name: camel_case(name), kind: kind_of(schema) })
+                .filter(|(name, _)| {
+                    !matches!(name.as_str(), "SoapParentPropertyId" | "UserDefinedFields")
+                })
+                .map(|(name, schema)| FieldMeta {
+                    name: camel_case(name),
+                    kind: kind_of(schema),
+                })
                 .collect();
             (def.name, fields)
         })
@@ -477,26 +616,166 @@ pub fn picklist_parent_field(entity: &str, field: &str) -> Option<&'static str> 
 /// The default picklists of a fresh database, keyed by (entity, camelCase field). Seeds may
 /// replace any of them. Values are per tenant in real Autotask; clients must read them.
 pub fn default_picklists() -> HashMap<(String, String), Vec<PicklistValue>> {
-    let period_types = pick(&[("1", "Monthly"), ("2", "Quarterly"), ("3", "Semi-Annual"), ("4", "Yearly")]);
+    let period_types = pick(&[
+        ("1", "Monthly"),
+        ("2", "Quarterly"),
+        ("3", "Semi-Annual"),
+        ("4", "Yearly"),
+    ]);
     let entries: Vec<(&str, &str, Vec<PicklistValue>)> = vec![
-        ("Companies", "companyType", pick(&[("1", "Customer"), ("2", "Lead"), ("3", "Prospect"), ("4", "Dead"), ("6", "Cancellation"), ("7", "Vendor"), ("8", "Partner")])),
-        ("Contracts", "contractType", pick(&[("1", "Time & Materials"), ("3", "Fixed Price"), ("4", "Block Hours"), ("6", "Retainer"), ("7", "Recurring Service"), ("8", "Per Ticket")])),
-        ("Contracts", "status", pick(&[("0", "Inactive"), ("1", "Active")])),
+        (
+            "Companies",
+            "companyType",
+            pick(&[
+                ("1", "Customer"),
+                ("2", "Lead"),
+                ("3", "Prospect"),
+                ("4", "Dead"),
+                ("6", "Cancellation"),
+                ("7", "Vendor"),
+                ("8", "Partner"),
+            ]),
+        ),
+        (
+            "Contracts",
+            "contractType",
+            pick(&[
+                ("1", "Time & Materials"),
+                ("3", "Fixed Price"),
+                ("4", "Block Hours"),
+                ("6", "Retainer"),
+                ("7", "Recurring Service"),
+                ("8", "Per Ticket"),
+            ]),
+        ),
+        (
+            "Contracts",
+            "status",
+            pick(&[("0", "Inactive"), ("1", "Active")]),
+        ),
         ("Services", "periodType", period_types.clone()),
         ("ServiceBundles", "periodType", period_types),
-        ("BillingCodes", "useType", pick(&[("1", "Work Type"), ("2", "General"), ("3", "Material"), ("4", "Expense"), ("5", "Milestone"), ("6", "Recurring Contract Service")])),
-        ("Tickets", "status", pick(&[("1", "New"), ("5", "Complete"), ("7", "Waiting Customer"), ("8", "In Progress"), ("12", "Waiting Vendor"), ("17", "On Hold")])),
-        ("Tickets", "priority", pick(&[("1", "High"), ("2", "Medium"), ("3", "Low"), ("4", "Critical")])),
-        ("Tickets", "queueID", pick(&[("5", "Client Portal"), ("6", "Post Sale"), ("8", "Monitoring Alert"), ("29683482", "Level I Support")])),
-        ("Tickets", "issueType", pick(&[("1", "Hardware"), ("2", "Software"), ("3", "Backup")])),
-        ("Tickets", "subIssueType", pick_child(&[("10", "Server", "1"), ("11", "Application", "2"), ("12", "Backup Failed", "3"), ("13", "Backup Warning", "3")])),
-        ("Tickets", "source", pick(&[("1", "Other"), ("2", "Phone"), ("4", "Email"), ("6", "Web Portal"), ("8", "Monitoring Alert")])),
-        ("Tickets", "ticketType", pick(&[("1", "Service Request"), ("2", "Incident"), ("3", "Problem"), ("4", "Change Request"), ("5", "Alert")])),
-        ("Tickets", "ticketCategory", pick(&[("2", "Standard"), ("3", "Monitoring Alert")])),
-        ("TicketNotes", "noteType", pick(&[("1", "Task Summary"), ("2", "Task Detail"), ("3", "Task Notes"), ("13", "Internal")])),
-        ("TicketNotes", "publish", pick(&[("1", "All Autotask Users"), ("2", "Internal Only")])),
-        ("UserDefinedFieldDefinitions", "udfType", pick(&[("1", "Company"), ("3", "Contact"), ("7", "Ticket"), ("13", "Contract")])),
-        ("UserDefinedFieldDefinitions", "dataType", pick(&[("1", "String"), ("2", "Number"), ("3", "Date"), ("4", "List")])),
+        (
+            "BillingCodes",
+            "useType",
+            pick(&[
+                ("1", "Work Type"),
+                ("2", "General"),
+                ("3", "Material"),
+                ("4", "Expense"),
+                ("5", "Milestone"),
+                ("6", "Recurring Contract Service"),
+            ]),
+        ),
+        (
+            "Tickets",
+            "status",
+            pick(&[
+                ("1", "New"),
+                ("5", "Complete"),
+                ("7", "Waiting Customer"),
+                ("8", "In Progress"),
+                ("12", "Waiting Vendor"),
+                ("17", "On Hold"),
+            ]),
+        ),
+        (
+            "Tickets",
+            "priority",
+            pick(&[
+                ("1", "High"),
+                ("2", "Medium"),
+                ("3", "Low"),
+                ("4", "Critical"),
+            ]),
+        ),
+        (
+            "Tickets",
+            "queueID",
+            pick(&[
+                ("5", "Client Portal"),
+                ("6", "Post Sale"),
+                ("8", "Monitoring Alert"),
+                ("29683482", "Level I Support"),
+            ]),
+        ),
+        (
+            "Tickets",
+            "issueType",
+            pick(&[("1", "Hardware"), ("2", "Software"), ("3", "Backup")]),
+        ),
+        (
+            "Tickets",
+            "subIssueType",
+            pick_child(&[
+                ("10", "Server", "1"),
+                ("11", "Application", "2"),
+                ("12", "Backup Failed", "3"),
+                ("13", "Backup Warning", "3"),
+            ]),
+        ),
+        (
+            "Tickets",
+            "source",
+            pick(&[
+                ("1", "Other"),
+                ("2", "Phone"),
+                ("4", "Email"),
+                ("6", "Web Portal"),
+                ("8", "Monitoring Alert"),
+            ]),
+        ),
+        (
+            "Tickets",
+            "ticketType",
+            pick(&[
+                ("1", "Service Request"),
+                ("2", "Incident"),
+                ("3", "Problem"),
+                ("4", "Change Request"),
+                ("5", "Alert"),
+            ]),
+        ),
+        (
+            "Tickets",
+            "ticketCategory",
+            pick(&[("2", "Standard"), ("3", "Monitoring Alert")]),
+        ),
+        (
+            "TicketNotes",
+            "noteType",
+            pick(&[
+                ("1", "Task Summary"),
+                ("2", "Task Detail"),
+                ("3", "Task Notes"),
+                ("13", "Internal"),
+            ]),
+        ),
+        (
+            "TicketNotes",
+            "publish",
+            pick(&[("1", "All Autotask Users"), ("2", "Internal Only")]),
+        ),
+        (
+            "UserDefinedFieldDefinitions",
+            "udfType",
+            pick(&[
+                ("1", "Company"),
+                ("3", "Contact"),
+                ("7", "Ticket"),
+                ("13", "Contract"),
+            ]),
+        ),
+        (
+            "UserDefinedFieldDefinitions",
+            "dataType",
+            pick(&[
+                ("1", "String"),
+                ("2", "Number"),
+                ("3", "Date"),
+                ("4", "List"),
+            ]),
+        ),
     ];
     entries
         .into_iter()

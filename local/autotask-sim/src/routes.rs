@@ -82,29 +82,74 @@ fn build_routes() -> Vec<Route> {
     let mut routes = Vec::new();
     let mut add = |method: &'static str, template: String, action: Action| {
         let in_swagger = !template.ends_with("/query/next");
-        routes.push(Route { method, template, action, in_swagger });
+        routes.push(Route {
+            method,
+            template,
+            action,
+            in_swagger,
+        });
     };
-    add("GET", "/V1.0/ZoneInformation".into(), Action::ZoneInformation);
-    add("GET", "/VersionInformation".into(), Action::VersionInformation);
-    add("GET", "/V1.0/ThresholdInformation".into(), Action::ThresholdInformation);
+    add(
+        "GET",
+        "/V1.0/ZoneInformation".into(),
+        Action::ZoneInformation,
+    );
+    add(
+        "GET",
+        "/VersionInformation".into(),
+        Action::VersionInformation,
+    );
+    add(
+        "GET",
+        "/V1.0/ThresholdInformation".into(),
+        Action::ThresholdInformation,
+    );
     for def in &ENTITIES {
         let root = format!("/V1.0/{}", def.name);
-        add("GET", format!("{root}/entityInformation"), Action::EntityInformation(def));
-        add("GET", format!("{root}/entityInformation/fields"), Action::FieldInformation(def));
-        add("GET", format!("{root}/entityInformation/userDefinedFields"), Action::UdfInformation(def));
+        add(
+            "GET",
+            format!("{root}/entityInformation"),
+            Action::EntityInformation(def),
+        );
+        add(
+            "GET",
+            format!("{root}/entityInformation/fields"),
+            Action::FieldInformation(def),
+        );
+        add(
+            "GET",
+            format!("{root}/entityInformation/userDefinedFields"),
+            Action::UdfInformation(def),
+        );
         if def.query {
             add("GET", format!("{root}/query"), Action::Query(def));
             add("POST", format!("{root}/query"), Action::Query(def));
-            add("GET", format!("{root}/query/count"), Action::QueryCount(def));
-            add("POST", format!("{root}/query/count"), Action::QueryCount(def));
-            add("POST", format!("{root}/query/next"), Action::QueryNextPage(def));
+            add(
+                "GET",
+                format!("{root}/query/count"),
+                Action::QueryCount(def),
+            );
+            add(
+                "POST",
+                format!("{root}/query/count"),
+                Action::QueryCount(def),
+            );
+            add(
+                "POST",
+                format!("{root}/query/next"),
+                Action::QueryNextPage(def),
+            );
             add("GET", format!("{root}/{{id}}"), Action::GetById(def));
         }
         if def.root_create {
             add("POST", root.clone(), Action::Create(def));
         }
         if def.root_update {
-            add("PATCH", root.clone(), Action::Update(def, UpdateMode::Patch));
+            add(
+                "PATCH",
+                root.clone(),
+                Action::Update(def, UpdateMode::Patch),
+            );
             add("PUT", root.clone(), Action::Update(def, UpdateMode::Put));
         }
         if def.delete {
@@ -112,9 +157,21 @@ fn build_routes() -> Vec<Route> {
         }
         if let Some(child) = &def.child {
             let base = format!("/V1.0/{}/{{parentId}}/{}", child.parent, child.segment);
-            add("GET", format!("{base}/entityInformation"), Action::EntityInformation(def));
-            add("GET", format!("{base}/entityInformation/fields"), Action::FieldInformation(def));
-            add("GET", format!("{base}/entityInformation/userDefinedFields"), Action::UdfInformation(def));
+            add(
+                "GET",
+                format!("{base}/entityInformation"),
+                Action::EntityInformation(def),
+            );
+            add(
+                "GET",
+                format!("{base}/entityInformation/fields"),
+                Action::FieldInformation(def),
+            );
+            add(
+                "GET",
+                format!("{base}/entityInformation/userDefinedFields"),
+                Action::UdfInformation(def),
+            );
             if child.list {
                 add("GET", base.clone(), Action::ChildList(def));
                 add("GET", format!("{base}/{{id}}"), Action::ChildGetById(def));
@@ -123,8 +180,16 @@ fn build_routes() -> Vec<Route> {
                 add("POST", base.clone(), Action::ChildCreate(def));
             }
             if child.update {
-                add("PATCH", base.clone(), Action::ChildUpdate(def, UpdateMode::Patch));
-                add("PUT", base.clone(), Action::ChildUpdate(def, UpdateMode::Put));
+                add(
+                    "PATCH",
+                    base.clone(),
+                    Action::ChildUpdate(def, UpdateMode::Patch),
+                );
+                add(
+                    "PUT",
+                    base.clone(),
+                    Action::ChildUpdate(def, UpdateMode::Put),
+                );
             }
         }
     }
@@ -133,7 +198,10 @@ fn build_routes() -> Vec<Route> {
 
 /// The outcome of matching a request path against the table.
 pub enum RouteMatch<'r> {
-    Found { route: &'r Route, params: Vec<String> },
+    Found {
+        route: &'r Route,
+        params: Vec<String>,
+    },
     /// The path exists but not with this method (ASP.NET answers 405).
     WrongMethod,
     NotFound,
@@ -146,7 +214,11 @@ pub fn match_route<'r>(routes: &'r [Route], method: &str, path: &str) -> RouteMa
     let mut best_score: Option<usize> = None;
     let mut candidates: Vec<(&Route, Vec<String>)> = Vec::new();
     for route in routes {
-        let segments: Vec<&str> = route.template.split('/').filter(|s| !s.is_empty()).collect();
+        let segments: Vec<&str> = route
+            .template
+            .split('/')
+            .filter(|s| !s.is_empty())
+            .collect();
         if segments.len() != wanted.len() {
             continue;
         }
@@ -178,7 +250,10 @@ pub fn match_route<'r>(routes: &'r [Route], method: &str, path: &str) -> RouteMa
     if candidates.is_empty() {
         return RouteMatch::NotFound;
     }
-    match candidates.into_iter().find(|(route, _)| route.method.eq_ignore_ascii_case(method)) {
+    match candidates
+        .into_iter()
+        .find(|(route, _)| route.method.eq_ignore_ascii_case(method))
+    {
         Some((route, params)) => RouteMatch::Found { route, params },
         None => RouteMatch::WrongMethod,
     }

@@ -97,7 +97,8 @@ impl LocalDeployment {
 
     /// Writes configuration items from a JSON file holding one item or an array of items.
     pub async fn load_items_file(&self, path: &Path) -> Result<usize> {
-        let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+        let text =
+            std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
         let value: serde_json::Value =
             serde_json::from_str(&text).with_context(|| format!("parsing {}", path.display()))?;
         let items = match value {
@@ -270,7 +271,10 @@ pub async fn create_table(client: &aws_sdk_dynamodb::Client, name: &str) -> Resu
             .attribute_type(ScalarAttributeType::S)
             .build()
     };
-    let index = |index: &str, partition: &str, projection: ProjectionType| -> Result<GlobalSecondaryIndex> {
+    let index = |index: &str,
+                 partition: &str,
+                 projection: ProjectionType|
+     -> Result<GlobalSecondaryIndex> {
         Ok(GlobalSecondaryIndex::builder()
             .index_name(index)
             .key_schema(key(partition, KeyType::Hash)?)
@@ -288,8 +292,16 @@ pub async fn create_table(client: &aws_sdk_dynamodb::Client, name: &str) -> Resu
         .attribute_definitions(string_attr(schema::SK)?)
         .attribute_definitions(string_attr(schema::STATE_ATTR)?)
         .attribute_definitions(string_attr(schema::TENANT_ATTR)?)
-        .global_secondary_indexes(index(schema::BY_STATE_INDEX, schema::STATE_ATTR, ProjectionType::KeysOnly)?)
-        .global_secondary_indexes(index(schema::BY_TENANT_INDEX, schema::TENANT_ATTR, ProjectionType::All)?)
+        .global_secondary_indexes(index(
+            schema::BY_STATE_INDEX,
+            schema::STATE_ATTR,
+            ProjectionType::KeysOnly,
+        )?)
+        .global_secondary_indexes(index(
+            schema::BY_TENANT_INDEX,
+            schema::TENANT_ATTR,
+            ProjectionType::All,
+        )?)
         .send()
         .await
         .with_context(|| format!("CreateTable {name}"))?;
@@ -335,7 +347,10 @@ async fn create_job_queue(client: &aws_sdk_sqs::Client, name: &str) -> Result<(S
         .send()
         .await
         .with_context(|| format!("CreateQueue {name}.fifo"))?;
-    Ok((queue.queue_url().context("queue without URL")?.to_string(), dlq_url))
+    Ok((
+        queue.queue_url().context("queue without URL")?.to_string(),
+        dlq_url,
+    ))
 }
 
 /// An example secret: its name and its JSON value.
@@ -346,8 +361,12 @@ pub struct ExampleSecret {
 }
 
 /// Creates (or overwrites) secrets from a JSON file `[{"name": …, "value": {…}}]`.
-pub async fn load_secrets_file(client: &aws_sdk_secretsmanager::Client, path: &Path) -> Result<usize> {
-    let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+pub async fn load_secrets_file(
+    client: &aws_sdk_secretsmanager::Client,
+    path: &Path,
+) -> Result<usize> {
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
     let secrets: Vec<ExampleSecret> =
         serde_json::from_str(&text).with_context(|| format!("parsing {}", path.display()))?;
     for secret in &secrets {
@@ -356,7 +375,11 @@ pub async fn load_secrets_file(client: &aws_sdk_secretsmanager::Client, path: &P
     Ok(secrets.len())
 }
 
-pub async fn put_secret(client: &aws_sdk_secretsmanager::Client, name: &str, value: &str) -> Result<()> {
+pub async fn put_secret(
+    client: &aws_sdk_secretsmanager::Client,
+    name: &str,
+    value: &str,
+) -> Result<()> {
     let created = client
         .create_secret()
         .name(name)
@@ -368,7 +391,8 @@ pub async fn put_secret(client: &aws_sdk_secretsmanager::Client, name: &str, val
             .as_service_error()
             .is_some_and(|e| e.is_resource_exists_exception());
         if !exists {
-            return Err(anyhow::anyhow!(sync_shared::error::error_chain(&e))).context(format!("CreateSecret {name}"));
+            return Err(anyhow::anyhow!(sync_shared::error::error_chain(&e)))
+                .context(format!("CreateSecret {name}"));
         }
         client
             .put_secret_value()

@@ -36,8 +36,12 @@ async fn main() -> Result<()> {
     }
 
     let clients = AwsClients::from_env().await;
-    let name = format!("acronis-autotask-sync-local-{}", Utc::now().format("%Y%m%d%H%M%S"));
-    let deployment = LocalDeployment::create(clients.clone(), &name, "acronis-autotask-sync/").await?;
+    let name = format!(
+        "acronis-autotask-sync-local-{}",
+        Utc::now().format("%Y%m%d%H%M%S")
+    );
+    let deployment =
+        LocalDeployment::create(clients.clone(), &name, "acronis-autotask-sync/").await?;
     println!("table and queues: {name}");
 
     let secrets = load_secrets_file(&clients.secrets, &secrets_file).await?;
@@ -59,7 +63,10 @@ async fn main() -> Result<()> {
         let drained = deployment.drain(job, 1000).await?;
         println!(
             "job {job}: {} messages sent; {} invocations, {} messages handled, {} left for retry",
-            fan_out.messages_sent, drained.invocations, drained.messages_deleted, drained.messages_failed
+            fan_out.messages_sent,
+            drained.invocations,
+            drained.messages_deleted,
+            drained.messages_failed
         );
     }
 
@@ -71,7 +78,10 @@ async fn main() -> Result<()> {
         .scan()
         .table_name(&name)
         .filter_expression("sk = :settings")
-        .expression_attribute_values(":settings", aws_sdk_dynamodb::types::AttributeValue::S(SETTINGS_SK.into()))
+        .expression_attribute_values(
+            ":settings",
+            aws_sdk_dynamodb::types::AttributeValue::S(SETTINGS_SK.into()),
+        )
         .send()
         .await
         .context("Scan settings")?;
@@ -87,10 +97,23 @@ async fn main() -> Result<()> {
         match deployment.store.status(&id).await {
             Ok(Some(status)) => {
                 let state = serde_json::to_value(status.state)?;
-                println!("{:<20} {:<11} {}", id, state.as_str().unwrap_or_default(), status.message);
+                println!(
+                    "{:<20} {:<11} {}",
+                    id,
+                    state.as_str().unwrap_or_default(),
+                    status.message
+                );
             }
-            Ok(None) => println!("{:<20} {:<11} not scheduled (integration_state is not enabled)", id, "-"),
-            Err(e) => println!("{:<20} {:<11} {}", id, "unreadable", sync_shared::error::error_chain(&e)),
+            Ok(None) => println!(
+                "{:<20} {:<11} not scheduled (integration_state is not enabled)",
+                id, "-"
+            ),
+            Err(e) => println!(
+                "{:<20} {:<11} {}",
+                id,
+                "unreadable",
+                sync_shared::error::error_chain(&e)
+            ),
         }
     }
     Ok(())

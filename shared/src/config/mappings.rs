@@ -256,7 +256,10 @@ impl CustomerMapping {
 }
 
 /// Two companies mapped to one tenant would bill one customer twice.
-pub(super) fn check_unique_tenants(pk: &str, customers: &[CustomerMapping]) -> Result<(), ConfigError> {
+pub(super) fn check_unique_tenants(
+    pk: &str,
+    customers: &[CustomerMapping],
+) -> Result<(), ConfigError> {
     let mut seen = std::collections::HashMap::new();
     for mapping in customers {
         if let MappedTenant::Existing(tenant) = &mapping.tenant {
@@ -265,7 +268,9 @@ pub(super) fn check_unique_tenants(pk: &str, customers: &[CustomerMapping]) -> R
                     pk,
                     &mapping.sk,
                     "tenant",
-                    format!("tenant {tenant} is already mapped by {first}; a tenant maps to one company"),
+                    format!(
+                        "tenant {tenant} is already mapped by {first}; a tenant maps to one company"
+                    ),
                 ));
             }
         }
@@ -331,7 +336,9 @@ impl AlertMapping {
         let alert_type = sk
             .strip_prefix(ALERT_PREFIX)
             .filter(|t| !t.trim().is_empty())
-            .ok_or_else(|| ConfigError::field(pk, sk, "sk", "must be ALERT#<Acronis alert type>"))?;
+            .ok_or_else(|| {
+                ConfigError::field(pk, sk, "sk", "must be ALERT#<Acronis alert type>")
+            })?;
         let fields: AlertMappingFields = parse_item(pk, sk, item)?;
         if fields.sub_issue_type.is_some() && fields.issue_type.is_none() {
             return Err(ConfigError::field(

@@ -104,12 +104,18 @@ pub type Item = HashMap<String, AttributeValue>;
 
 /// Reads an attribute as a string, for keys.
 pub fn string_attr<'a>(item: &'a Item, name: &str) -> Option<&'a str> {
-    item.get(name).and_then(|v| v.as_s().ok()).map(String::as_str)
+    item.get(name)
+        .and_then(|v| v.as_s().ok())
+        .map(String::as_str)
 }
 
 /// Deserializes a user-written item into `T`. The key attributes are checked by the caller, so
 /// they are taken out first; serde's path tells which field is wrong.
-pub fn parse_item<T: DeserializeOwned>(pk: &str, sk: &str, mut item: Item) -> Result<T, ConfigError> {
+pub fn parse_item<T: DeserializeOwned>(
+    pk: &str,
+    sk: &str,
+    mut item: Item,
+) -> Result<T, ConfigError> {
     item.remove("pk");
     item.remove("sk");
     let deserializer = serde_dynamo::Deserializer::from_attribute_value(
@@ -118,7 +124,7 @@ pub fn parse_item<T: DeserializeOwned>(pk: &str, sk: &str, mut item: Item) -> Re
     serde_path_to_error::deserialize(deserializer).map_err(|err| {
         let path = err.path().to_string();
         let problem = err.into_inner().to_string();
-        // serde reports a missing or unknown field at its parent; name the field itself.
+        // serde reports a missing field at its parent; name the field itself.
         let field = field_in_problem(&problem)
             .map(|name| {
                 if path == "." || path.is_empty() {
@@ -133,10 +139,7 @@ pub fn parse_item<T: DeserializeOwned>(pk: &str, sk: &str, mut item: Item) -> Re
 }
 
 fn field_in_problem(problem: &str) -> Option<&str> {
-    let rest = problem
-        .strip_prefix("missing field `")
-        .or_else(|| problem.strip_prefix("unknown field `"))?;
-    rest.split('`').next()
+    problem.strip_prefix("missing field `")?.split('`').next()
 }
 
 /// Everything a job needs to know about one integration, validated.

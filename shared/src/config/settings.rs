@@ -212,7 +212,8 @@ impl Settings {
     }
 
     fn validate(&self, pk: &str) -> Result<(), ConfigError> {
-        let bad = |field: &str, problem: String| Err(ConfigError::field(pk, SETTINGS_SK, field, problem));
+        let bad =
+            |field: &str, problem: String| Err(ConfigError::field(pk, SETTINGS_SK, field, problem));
         for (field, name) in [
             ("autotask_secret_name", &self.autotask_secret_name),
             ("acronis_secret_name", &self.acronis_secret_name),
@@ -236,7 +237,10 @@ impl Settings {
                 "is required when features.two_way_sync is on (the billing code for services it adds)".into(),
             );
         }
-        match (self.usage_reporting.period, self.usage_reporting.billing_day) {
+        match (
+            self.usage_reporting.period,
+            self.usage_reporting.billing_day,
+        ) {
             (_, Some(day)) if !(1..=28).contains(&day) => {
                 return bad(
                     "usage_reporting.billing_day",
@@ -252,7 +256,10 @@ impl Settings {
             _ => {}
         }
         let provisioning = &self.provisioning;
-        match (&provisioning.create_accounts_based_on, &provisioning.activation_email) {
+        match (
+            &provisioning.create_accounts_based_on,
+            &provisioning.activation_email,
+        ) {
             (AccountBasis::CompanyName, None) => {
                 return bad(
                     "provisioning.activation_email",
@@ -269,27 +276,46 @@ impl Settings {
         }
         let deprovisioning = &self.deprovisioning;
         for (field, days) in [
-            ("deprovisioning.disable_after_days", deprovisioning.disable_after_days),
-            ("deprovisioning.delete_after_days", deprovisioning.delete_after_days),
-            ("tickets.reopen_window_days", self.tickets.reopen_window_days),
+            (
+                "deprovisioning.disable_after_days",
+                deprovisioning.disable_after_days,
+            ),
+            (
+                "deprovisioning.delete_after_days",
+                deprovisioning.delete_after_days,
+            ),
+            (
+                "tickets.reopen_window_days",
+                self.tickets.reopen_window_days,
+            ),
         ] {
             if let Some(days) = days {
                 if days == 0 || days > MAX_DAYS {
-                    return bad(field, format!("{days} is out of range; allowed: 1 to {MAX_DAYS}"));
+                    return bad(
+                        field,
+                        format!("{days} is out of range; allowed: 1 to {MAX_DAYS}"),
+                    );
                 }
             }
         }
-        if let (Some(disable), Some(delete)) =
-            (deprovisioning.disable_after_days, deprovisioning.delete_after_days)
-        {
+        if let (Some(disable), Some(delete)) = (
+            deprovisioning.disable_after_days,
+            deprovisioning.delete_after_days,
+        ) {
             if delete < disable {
                 return bad(
                     "deprovisioning.delete_after_days",
-                    format!("{delete} is before disable_after_days ({disable}); a tenant is disabled before it is deleted"),
+                    format!(
+                        "{delete} is before disable_after_days ({disable}); a tenant is disabled before it is deleted"
+                    ),
                 );
             }
         }
-        if self.default_storage_infra_id.as_deref().is_some_and(|id| id.trim().is_empty()) {
+        if self
+            .default_storage_infra_id
+            .as_deref()
+            .is_some_and(|id| id.trim().is_empty())
+        {
             return bad("default_storage_infra_id", "must not be empty".into());
         }
         Ok(())

@@ -1,0 +1,263 @@
+//! The setup job end to end on the local stack: scheduler → FIFO queue → worker → status.
+
+use chrono::{TimeZone, Utc};
+use e2e::{CapturedLogs, deployment};
+use local_runner::{LocalDeployment, put_secret};
+use serde_json::{Value, json};
+use sync_shared::Job;
+use sync_shared::status::{IntegrationHealth, RunState};
+
+const AUTOTASK_SECRET_VALUES: [&str; 3] = [
+    "api-user-7Qx@example.invalid",
+    "Autotask-Secret-Value-9f8e7d",
+    "INTEGRATIONCODE-4C3B2A",
+];
+const ACRONIS_SECRET_VALUES: [&str; 2] = ["client-id-31f5c0de", "Acronis-Client-Secret-1a2b3c"];
+
+fn settings(id: &str) -> Value {
+    json!({
+        "pk": format!("INTEGRATION#{id}"),
+        "sk": "SETTINGS",
+        "integration_state": "enabled",
+        "autotask_secret_name": format!("acronis-autotask-sync/{id}/autotask"),
+        "acronis_secret_name": format!("acronis-autotask-sync/{id}/acronis"),
+        "usage_reporting": {"period": "custom_billing_month", "billing_day": 15}
+    })
+}
+
+async fn create_secrets(d: &LocalDeployment, id: &str) {
+    let [username, secret, code] = AUTOTASK_SECRET_VALUES;
+    let autotask = json!({"username": username, "secret": secret, "api_integration_code": code});
+    let [client_id, client_secret] = ACRONIS_SECRET_VALUES;
+    let acronis = json!({"client_id": client_id, "client_secret": client_secret, "datacenter_url": "https://dc.example.invalid"});
+    put_secret(
+        &d.clients.secrets,
+        &format!("acronis-autotask-sync/{id}/autotask"),
+        &autotask.to_string(),
+    )
+    .await
+    .expect("autotask secret");
+    put_secret(
+        &d.clients.secrets,
+        &format!("acronis-autotask-sync/{id}/acronis"),
+        &acronis.to_string(),
+    )
+    .await
+    .expect("acronis secret");
+}
+
+/// Every status and run report of the table, for before/after comparisons.
+async fn snapshot(d: &LocalDeployment, ids: &[&str]) -> Vec<String> {
+    let mut out = Vec::new();
+    for id in ids {
+        out.push(format!("{:?}", d.store.status(id).await.expect("status")));
+        out.push(format!("{:?}", d.store.runs(id).await.expect("runs")));
+    }
+    out
+}
+
+async fn table_dump(d: &LocalDeployment) -> String {
+    let scan = d
+        .store
+        .client()
+        .scan()
+        .table_name(d.store.table())
+        .send()
+        .await
+        .expect("scan");
+    format!("{:?}", scan.items())
+}
+
+#[tokio::test]
+async fn valid_malformed_and_secretless_integrations_get_their_statuses_and_duplicates_change_nothing()
+ {
+    let logs = CapturedLogs::default();
+    let _guard = logs.install();
+    let d = deployment("setup3").await;
+
+    d.put_json_item(settings("valid"))
+        .await
+        .expect("valid settings");
+    create_secrets(&d, "valid").await;
+
+    let mut malformed = settings("malformed");
+    malformed["usage_reporting"]["billing_day"] = json!(31);
+    d.put_json_item(malformed)
+        .await
+        .expect("malformed settings");
+    create_secrets(&d, "malformed").await;
+
+    // Its secret is never created.
+    d.put_json_item(settings("secretless"))
+        .await
+        .expect("secretless settings");
+
+    let slot = Utc
+        .with_ymd_and_hms(2026, 11, 24, 12, 0, 0)
+        .single()
+        .expect("time");
+    let fan_out = d.tick(Job::Setup, slot).await.expect("tick");
+    assert_eq!(fan_out.messages_sent, 3);
+
+    let batch = d.receive_batch(Job::Setup).await.expect("receive");
+    assert_eq!(batch.len(), 3, "one message per integration");
+
+    let first = d.invoke(Job::Setup, batch.clone()).await;
+    assert!(
+        first.batch_item_failures.is_empty(),
+        "permanent errors are not retried: {first:?}"
+    );
+    let ids = ["valid", "malformed", "secretless"];
+    let after_first = snapshot(&d, &ids).await;
+
+    // At-least-once delivery: every message again, before and after it was deleted.
+    let second = d.invoke(Job::Setup, batch.clone()).await;
+    assert!(second.batch_item_failures.is_empty());
+    assert_eq!(
+        snapshot(&d, &ids).await,
+        after_first,
+        "a second delivery changed something"
+    );
+    d.settle_batch(Job::Setup, &batch, &second)
+        .await
+        .expect("settle");
+    // A repeated schedule tick for the same slot: SQS deduplicates within 5 minutes (moto only
+    // while the first copy is queued); past that, the run records make the copies no-ops.
+    d.tick(Job::Setup, slot).await.expect("second tick");
+    let drained = d.drain(Job::Setup, 10).await.expect("drain");
+    assert_eq!(drained.messages_failed, 0);
+    assert_eq!(
+        snapshot(&d, &ids).await,
+        after_first,
+        "a repeated tick changed something"
+    );
+
+    let valid = d
+        .store
+        .status("valid")
+        .await
+        .expect("status")
+        .expect("valid has a status");
+    assert_eq!(valid.state, IntegrationHealth::Configured, "{valid:?}");
+    assert_eq!(valid.jobs["setup"].consecutive_failures, 0);
+    assert!(valid.jobs["setup"].last_success_at.is_some());
+
+    let malformed = d
+        .store
+        .status("malformed")
+        .await
+        .expect("status")
+        .expect("malformed has a status");
+    assert_eq!(malformed.state, IntegrationHealth::Error);
+    for needle in [
+        "INTEGRATION#malformed / SETTINGS",
+        "usage_reporting.billing_day",
+        "31",
+        "1 to 28",
+    ] {
+        assert!(
+            malformed.message.contains(needle),
+            "`{needle}` not in: {}",
+            malformed.message
+        );
+    }
+
+    let secretless = d
+        .store
+        .status("secretless")
+        .await
+        .expect("status")
+        .expect("secretless has a status");
+    assert_eq!(secretless.state, IntegrationHealth::Error);
+    assert!(
+        secretless
+            .message
+            .contains("acronis-autotask-sync/secretless/autotask")
+            && secretless.message.contains("does not exist"),
+        "{}",
+        secretless.message
+    );
+    assert_eq!(secretless.jobs["setup"].consecutive_failures, 1);
+
+    let runs = d.store.runs("valid").await.expect("runs");
+    assert_eq!(runs.len(), 1);
+    assert_eq!(runs[0].run_state, RunState::Succeeded);
+    assert_eq!(
+        d.store.runs("malformed").await.expect("runs")[0].run_state,
+        RunState::Failed
+    );
+
+    // F1: no secret value in logs, statuses or run reports.
+    let logs = logs.text();
+    assert!(logs.contains("run succeeded"), "logs were not captured");
+    let dump = table_dump(&d).await;
+    for value in AUTOTASK_SECRET_VALUES.iter().chain(&ACRONIS_SECRET_VALUES) {
+        assert!(!logs.contains(value), "a secret value reached the logs");
+        assert!(!dump.contains(value), "a secret value reached the table");
+    }
+}
+
+#[tokio::test]
+async fn a_malformed_secret_and_a_bad_mapping_are_named() {
+    let d = deployment("setupbad").await;
+    d.put_json_item(settings("badsecret"))
+        .await
+        .expect("settings");
+    create_secrets(&d, "badsecret").await;
+    // The Acronis secret loses a field, and holds a value that must not be quoted back.
+    put_secret(
+        &d.clients.secrets,
+        "acronis-autotask-sync/badsecret/acronis",
+        &json!({"client_id": 12345, "client_secret": "Acronis-Client-Secret-1a2b3c", "datacenter_url": "https://x.invalid"}).to_string(),
+    )
+    .await
+    .expect("secret");
+
+    d.put_json_item(settings("badmapping"))
+        .await
+        .expect("settings");
+    create_secrets(&d, "badmapping").await;
+    d.put_json_item(
+        json!({"pk": "INTEGRATION#badmapping", "sk": "CUSTOMER#1234", "company_name": "No tenant"}),
+    )
+    .await
+    .expect("mapping");
+    d.put_json_item(json!({"pk": "INTEGRATION#badmapping", "sk": "SERVICE#pw_base_servers", "service": "Servers", "servce_bundle": "typo"}))
+        .await
+        .expect("mapping");
+
+    let slot = Utc
+        .with_ymd_and_hms(2026, 11, 24, 13, 0, 0)
+        .single()
+        .expect("time");
+    d.tick(Job::Setup, slot).await.expect("tick");
+    d.drain(Job::Setup, 10).await.expect("drain");
+
+    let bad_secret = d
+        .store
+        .status("badsecret")
+        .await
+        .expect("status")
+        .expect("status");
+    assert_eq!(bad_secret.state, IntegrationHealth::Error);
+    assert!(bad_secret.message.contains("secret `acronis-autotask-sync/badsecret/acronis` is malformed: field `client_id` is not a string"), "{}", bad_secret.message);
+    assert!(!bad_secret.message.contains("Acronis-Client-Secret"));
+
+    let bad_mapping = d
+        .store
+        .status("badmapping")
+        .await
+        .expect("status")
+        .expect("status");
+    let message = &bad_mapping.message;
+    assert!(
+        message.contains("INTEGRATION#badmapping / CUSTOMER#1234: field `tenant`: is missing"),
+        "{message}"
+    );
+    assert!(
+        message.contains(
+            "INTEGRATION#badmapping / SERVICE#pw_base_servers: field `servce_bundle`: unknown field"
+        ),
+        "{message}"
+    );
+}
