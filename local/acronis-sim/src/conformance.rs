@@ -18,7 +18,10 @@ pub const ALERT_MANAGER_SPEC_FILE: &str = "acronis-alert-manager-v1.openapi.json
 pub fn default_spec_dir() -> PathBuf {
     match std::env::var_os("ACRONIS_SPEC_DIR") {
         Some(dir) => PathBuf::from(dir),
-        None => PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/reference")),
+        None => PathBuf::from(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../../shared/reference"
+        )),
     }
 }
 
@@ -105,7 +108,11 @@ fn find_spec_path<'s>(spec: &'s Value, relative_path: &str) -> Option<&'s str> {
         .map(|(_, template)| template)
 }
 
-fn find_operation<'s>(spec: &'s Value, method: &str, relative_path: &str) -> Result<&'s Value, String> {
+fn find_operation<'s>(
+    spec: &'s Value,
+    method: &str,
+    relative_path: &str,
+) -> Result<&'s Value, String> {
     let template = find_spec_path(spec, relative_path)
         .ok_or_else(|| format!("path {relative_path} is not in the spec"))?;
     spec["paths"][template]
@@ -120,12 +127,23 @@ pub fn validate_request_body(method: &str, path: &str, body: &Value) -> Result<(
     validate_request_body_with(specs, method, path, body)
 }
 
-pub fn validate_request_body_with(specs: &Specs, method: &str, path: &str, body: &Value) -> Result<(), Vec<String>> {
-    let (api, relative) = split_api_path(path).ok_or_else(|| vec![format!("{path} is not under a known API prefix")])?;
+pub fn validate_request_body_with(
+    specs: &Specs,
+    method: &str,
+    path: &str,
+    body: &Value,
+) -> Result<(), Vec<String>> {
+    let (api, relative) = split_api_path(path)
+        .ok_or_else(|| vec![format!("{path} is not under a known API prefix")])?;
     let spec = specs.spec(api);
     let operation = find_operation(spec, method, relative).map_err(|e| vec![e])?;
-    let Some(content) = operation.pointer("/requestBody/content").and_then(Value::as_object) else {
-        return Err(vec![format!("{method} {path} takes no request body in the spec")]);
+    let Some(content) = operation
+        .pointer("/requestBody/content")
+        .and_then(Value::as_object)
+    else {
+        return Err(vec![format!(
+            "{method} {path} takes no request body in the spec"
+        )]);
     };
     let Some(schema) = content.values().find_map(|media| media.get("schema")) else {
         return Ok(());
@@ -136,7 +154,12 @@ pub fn validate_request_body_with(specs: &Specs, method: &str, path: &str, body:
 /// Validates a response body for `method` + full `path` + HTTP `status`. Statuses the spec does
 /// not list for the operation fall back to the API's generic error schema (SPEC-AM says
 /// `errorScheme` is used for every 4xx/5xx).
-pub fn validate_response_body(method: &str, path: &str, status: u16, body: &Value) -> Result<(), Vec<String>> {
+pub fn validate_response_body(
+    method: &str,
+    path: &str,
+    status: u16,
+    body: &Value,
+) -> Result<(), Vec<String>> {
     let specs = Specs::shared().map_err(|e| vec![e])?;
     validate_response_body_with(specs, method, path, status, body)
 }
@@ -148,60 +171,92 @@ pub fn validate_response_body_with(
     status: u16,
     body: &Value,
 ) -> Result<(), Vec<String>> {
-    let (api, relative) = split_api_path(path).ok_or_else(|| vec![format!("{path} is not under a known API prefix")])?;
+    let (api, relative) = split_api_path(path)
+        .ok_or_else(|| vec![format!("{path} is not under a known API prefix")])?;
     let spec = specs.spec(api);
     let operation = find_operation(spec, method, relative).map_err(|e| vec![e])?;
     let responses = &operation["responses"];
-    let response = responses.get(status.to_string()).or_else(|| responses.get("default"));
+    let response = responses
+        .get(status.to_string())
+        .or_else(|| responses.get("default"));
     let schema = match response {
         Some(response) => match response.get("content").and_then(Value::as_object) {
-            Some(content) => match content.get("application/json").and_then(|media| media.get("schema")) {
+            Some(content) => match content
+                .get("application/json")
+                .and_then(|media| media.get("schema"))
+            {
                 Some(schema) => schema.clone(),
                 None => return Ok(()),
             },
-            None => return Err(vec![format!("status {status} of {method} {path} has no body in the spec")]),
+            None => {
+                return Err(vec![format!(
+                    "status {status} of {method} {path} has no body in the spec"
+                )]);
+            }
         },
         None if status >= 400 => serde_json::json!({"$ref": api.generic_error_schema()}),
-        None => return Err(vec![format!("status {status} is not documented for {method} {path}")]),
+        None => {
+            return Err(vec![format!(
+                "status {status} is not documented for {method} {path}"
+            )]);
+        }
     };
     collect(spec, &schema, body)
 }
 
-/// Checks that every route in `routes` marked as in-spec exists (path + method) in its spec, and
-/// that routes marked as documented-outside-the-spec really are absent from it.
-pub fn check_routes(specs: &Specs, routes: &[ServedRoute]) -> Result<(), Vec<String>> {
+/// Checks that every route marked as in-spec exists (path + method) in its spec, and that routes
+/// marked as documented-outside-the-spec really are absent from it. Takes
+/// (api, method, spec-relative path, status) so tests can feed altered tables.
+pub fn check_routes<'r>(
+    specs: &Specs,
+    routes: impl IntoIterator<Item = (Api, &'r str, &'r str, &'r SpecStatus)>,
+) -> Result<(), Vec<String>> {
     let mut errors = Vec::new();
-    for route in routes {
-        let spec = specs.spec(route.api);
-        let template_in_spec = find_spec_path(spec, route.path)
-            .filter(|template| same_shape(template, route.path))
-            .and_then(|template| spec["paths"][template].get(route.method.to_ascii_lowercase()));
-        match (&route.spec_status, template_in_spec) {
-            (SpecStatus::InSpec, None) => {
-                errors.push(format!("{} {}{} is served but not in the spec", route.method, route.api.prefix(), route.path))
-            }
-            (SpecStatus::DocumentedOutsideSpec(_), Some(_)) => errors.push(format!(
-                "{} {}{} is marked as outside the spec but the spec has it",
-                route.method,
-                route.api.prefix(),
-                route.path
+    for (api, method, path, spec_status) in routes {
+        let spec = specs.spec(api);
+        let in_spec = find_spec_path(spec, path)
+            .filter(|template| same_shape(template, path))
+            .and_then(|template| spec["paths"][template].get(method.to_ascii_lowercase()))
+            .is_some();
+        let prefix = api.prefix();
+        match (spec_status, in_spec) {
+            (SpecStatus::InSpec, false) => errors.push(format!(
+                "{method} {prefix}{path} is served but not in the spec"
+            )),
+            (SpecStatus::DocumentedOutsideSpec(_), true) => errors.push(format!(
+                "{method} {prefix}{path} is marked as outside the spec but the spec has it"
             )),
             _ => {}
         }
     }
-    if errors.is_empty() { Ok(()) } else { Err(errors) }
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(errors)
+    }
 }
 
-/// Served routes checked against the real table.
+/// The served-route table as `check_routes` input.
+pub fn served_route_list()
+-> impl Iterator<Item = (Api, &'static str, &'static str, &'static SpecStatus)> {
+    SERVED_ROUTES
+        .iter()
+        .map(|r: &'static ServedRoute| (r.api, r.method, r.path, &r.spec_status))
+}
+
+/// Served routes checked against the specs.
 pub fn check_served_routes() -> Result<(), Vec<String>> {
     let specs = Specs::shared().map_err(|e| vec![e])?;
-    check_routes(specs, SERVED_ROUTES)
+    check_routes(specs, served_route_list())
 }
 
 /// Same segments, parameters in the same places (parameter names may differ).
 fn same_shape(template: &str, path: &str) -> bool {
     let (a, b) = (segments(template), segments(path));
-    a.len() == b.len() && a.iter().zip(&b).all(|(x, y)| if is_param(x) { is_param(y) } else { x == y })
+    a.len() == b.len()
+        && a.iter()
+            .zip(&b)
+            .all(|(x, y)| if is_param(x) { is_param(y) } else { x == y })
 }
 
 /// Validates `value` against `schema` (resolved inside `spec`).
@@ -212,7 +267,11 @@ pub fn validate_value(spec: &Value, schema: &Value, value: &Value) -> Result<(),
 fn collect(spec: &Value, schema: &Value, value: &Value) -> Result<(), Vec<String>> {
     let mut errors = Vec::new();
     check(spec, schema, value, "$", &mut errors);
-    if errors.is_empty() { Ok(()) } else { Err(errors) }
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(errors)
+    }
 }
 
 fn resolve<'s>(spec: &'s Value, schema: &'s Value) -> &'s Value {
@@ -220,7 +279,10 @@ fn resolve<'s>(spec: &'s Value, schema: &'s Value) -> &'s Value {
     // Bounded: a ref chain longer than this would be a cycle.
     for _ in 0..16 {
         match current.get("$ref").and_then(Value::as_str) {
-            Some(reference) => match reference.strip_prefix('#').and_then(|pointer| spec.pointer(pointer)) {
+            Some(reference) => match reference
+                .strip_prefix('#')
+                .and_then(|pointer| spec.pointer(pointer))
+            {
                 Some(target) => current = target,
                 None => return &Value::Null,
             },
@@ -236,8 +298,12 @@ fn regex_cache() -> &'static Mutex<HashMap<String, Option<regex_lite::Regex>>> {
 }
 
 fn pattern_matches(pattern: &str, text: &str) -> Result<bool, String> {
-    let mut cache = regex_cache().lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-    let compiled = cache.entry(pattern.to_string()).or_insert_with(|| regex_lite::Regex::new(pattern).ok());
+    let mut cache = regex_cache()
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    let compiled = cache
+        .entry(pattern.to_string())
+        .or_insert_with(|| regex_lite::Regex::new(pattern).ok());
     match compiled {
         // JSON Schema patterns are unanchored searches.
         Some(regex) => Ok(regex.is_match(text)),
@@ -260,7 +326,9 @@ fn type_matches(expected: &str, value: &Value) -> bool {
 
 fn check(spec: &Value, schema: &Value, value: &Value, at: &str, errors: &mut Vec<String>) {
     let schema = resolve(spec, schema);
-    let Some(rules) = schema.as_object() else { return };
+    let Some(rules) = schema.as_object() else {
+        return;
+    };
     // OpenAPI 3.0: `nullable` applies to the schema object it sits on, including its allOf.
     if value.is_null() && rules.get("nullable").and_then(Value::as_bool) == Some(true) {
         return;
@@ -284,7 +352,11 @@ fn check(spec: &Value, schema: &Value, value: &Value, at: &str, errors: &mut Vec
                 })
                 .count();
             if passing == 0 || (needs_exactly_one && passing > 1) {
-                errors.push(format!("{at}: {passing} of {} {keyword} options match ({})", options.len(), option_errors.join("; ")));
+                errors.push(format!(
+                    "{at}: {passing} of {} {keyword} options match ({})",
+                    options.len(),
+                    option_errors.join("; ")
+                ));
             }
         }
     }
@@ -296,7 +368,11 @@ fn check(spec: &Value, schema: &Value, value: &Value, at: &str, errors: &mut Vec
     }
     if let Some(allowed) = rules.get("enum").and_then(Value::as_array) {
         if !allowed.contains(value) {
-            errors.push(format!("{at}: {} is not one of {}", short(value), Value::Array(allowed.clone())));
+            errors.push(format!(
+                "{at}: {} is not one of {}",
+                short(value),
+                Value::Array(allowed.clone())
+            ));
         }
     }
     match value {
@@ -314,8 +390,12 @@ fn check(spec: &Value, schema: &Value, value: &Value, at: &str, errors: &mut Vec
                 match properties.and_then(|known| known.get(name)) {
                     Some(field_schema) => check(spec, field_schema, field, &field_at, errors),
                     None => match rules.get("additionalProperties") {
-                        Some(Value::Bool(false)) => errors.push(format!("{at}: property {name} is not allowed")),
-                        Some(extra @ Value::Object(_)) => check(spec, extra, field, &field_at, errors),
+                        Some(Value::Bool(false)) => {
+                            errors.push(format!("{at}: property {name} is not allowed"))
+                        }
+                        Some(extra @ Value::Object(_)) => {
+                            check(spec, extra, field, &field_at, errors)
+                        }
                         _ => {}
                     },
                 }
@@ -341,7 +421,13 @@ fn check(spec: &Value, schema: &Value, value: &Value, at: &str, errors: &mut Vec
             }
             if let Some(item_schema) = rules.get("items") {
                 for (index, element) in elements.iter().enumerate() {
-                    check(spec, item_schema, element, &format!("{at}[{index}]"), errors);
+                    check(
+                        spec,
+                        item_schema,
+                        element,
+                        &format!("{at}[{index}]"),
+                        errors,
+                    );
                 }
             }
         }
@@ -366,27 +452,35 @@ fn check(spec: &Value, schema: &Value, value: &Value, at: &str, errors: &mut Vec
             }
         }
         Value::Number(number) => {
-            if let (Some(min), Some(actual)) = (rules.get("minimum").and_then(Value::as_f64), number.as_f64()) {
+            if let (Some(min), Some(actual)) = (
+                rules.get("minimum").and_then(Value::as_f64),
+                number.as_f64(),
+            ) {
                 if actual < min {
                     errors.push(format!("{at}: {actual} is below the minimum {min}"));
                 }
             }
-            if let (Some(max), Some(actual)) = (rules.get("maximum").and_then(Value::as_f64), number.as_f64()) {
+            if let (Some(max), Some(actual)) = (
+                rules.get("maximum").and_then(Value::as_f64),
+                number.as_f64(),
+            ) {
                 if actual > max {
                     errors.push(format!("{at}: {actual} is above the maximum {max}"));
                 }
             }
         }
-        Value::Null => {
-            if rules.contains_key("type") || rules.contains_key("enum") {
-                // Reached only when `type` is "null"-compatible; enum without null already reported.
-            }
-        }
-        Value::Bool(_) => {}
+        Value::Null | Value::Bool(_) => {}
     }
 }
 
 fn short(value: &Value) -> String {
     let text = value.to_string();
-    if text.len() > 60 { format!("{}…", &text[..text.char_indices().nth(60).map_or(text.len(), |(i, _)| i)]) } else { text }
+    if text.len() > 60 {
+        format!(
+            "{}…",
+            &text[..text.char_indices().nth(60).map_or(text.len(), |(i, _)| i)]
+        )
+    } else {
+        text
+    }
 }

@@ -104,7 +104,10 @@ impl Default for SimConfig {
 impl SimConfig {
     /// Default settings with the seed of `seed.example.json`.
     pub fn example() -> SimConfig {
-        SimConfig { seed: Seed::example(), ..SimConfig::default() }
+        SimConfig {
+            seed: Seed::example(),
+            ..SimConfig::default()
+        }
     }
 }
 
@@ -132,7 +135,9 @@ pub(crate) struct Shared {
 
 /// Poisoning only follows a panic elsewhere; the data is still the best we have.
 pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 impl Shared {
@@ -142,6 +147,11 @@ impl Shared {
 
     pub fn state(&self) -> MutexGuard<'_, SimState> {
         lock(&self.state)
+    }
+
+    pub fn advance(&self, by: Duration) {
+        let millis = i64::try_from(by.as_millis()).unwrap_or(i64::MAX);
+        self.clock_offset_ms.fetch_add(millis, Ordering::SeqCst);
     }
 }
 
@@ -155,7 +165,10 @@ pub struct AcronisSim {
 
 impl AcronisSim {
     pub async fn start(config: SimConfig) -> anyhow::Result<AcronisSim> {
-        let spec_dir = config.spec_dir.clone().unwrap_or_else(conformance::default_spec_dir);
+        let spec_dir = config
+            .spec_dir
+            .clone()
+            .unwrap_or_else(conformance::default_spec_dir);
         let specs = conformance::Specs::load(&spec_dir)?;
         let listener = tokio::net::TcpListener::bind((config.host.as_str(), config.port)).await?;
         let address = listener.local_addr()?;
@@ -172,7 +185,11 @@ impl AcronisSim {
         });
         {
             let mut state = shared.state();
-            shared.config.seed.apply(&mut state, now).map_err(|e| anyhow::anyhow!("invalid seed: {e:?}"))?;
+            shared
+                .config
+                .seed
+                .apply(&mut state, now)
+                .map_err(|e| anyhow::anyhow!("invalid seed: {e:?}"))?;
         }
         let router = routes::build_router(shared.clone());
         let (stop, stopped) = oneshot::channel::<()>();
@@ -184,7 +201,12 @@ impl AcronisSim {
                 eprintln!("acronis-sim server error: {error}");
             }
         });
-        Ok(AcronisSim { shared, address, stop: Some(stop), server: Some(server) })
+        Ok(AcronisSim {
+            shared,
+            address,
+            stop: Some(stop),
+            server: Some(server),
+        })
     }
 
     /// The data-center URL a client is configured with (`http://127.0.0.1:PORT`); the APIs live
@@ -209,8 +231,7 @@ impl AcronisSim {
 
     /// Moves the simulated clock forward, e.g. past a token's expiry, without sleeping.
     pub fn advance_clock(&self, by: Duration) {
-        let millis = i64::try_from(by.as_millis()).unwrap_or(i64::MAX);
-        self.shared.clock_offset_ms.fetch_add(millis, Ordering::SeqCst);
+        self.shared.advance(by);
     }
 
     pub fn knobs(&self) -> Knobs {
@@ -251,7 +272,10 @@ impl AcronisSim {
     }
 
     pub fn add_api_client(&self, client: ApiClient) {
-        self.shared.state().clients.insert(client.client_id.clone(), client);
+        self.shared
+            .state()
+            .clients
+            .insert(client.client_id.clone(), client);
     }
 
     /// Creates a tenant as a seed would (top-level partners get the whole catalogue). Returns its id.
@@ -270,7 +294,11 @@ impl AcronisSim {
     }
 
     /// Raises an existing alert again: same id, new `updatedAt`, active again.
-    pub fn reraise_alert(&self, id: &str, details: Option<serde_json::Value>) -> Result<(), ApiError> {
+    pub fn reraise_alert(
+        &self,
+        id: &str,
+        details: Option<serde_json::Value>,
+    ) -> Result<(), ApiError> {
         let now = self.now();
         self.shared.state().reraise_alert(id, details, now)
     }

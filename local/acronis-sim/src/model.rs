@@ -34,7 +34,10 @@ pub fn is_uuid(text: &str) -> bool {
     let parts: Vec<&str> = text.split('-').collect();
     let lengths = [8, 4, 4, 4, 12];
     parts.len() == 5
-        && parts.iter().zip(lengths).all(|(part, len)| part.len() == len && part.chars().all(|c| c.is_ascii_hexdigit()))
+        && parts
+            .iter()
+            .zip(lengths)
+            .all(|(part, len)| part.len() == len && part.chars().all(|c| c.is_ascii_hexdigit()))
 }
 
 /// Account Management timestamps: UTC without offset, as in the platform's examples.
@@ -42,18 +45,28 @@ pub fn am_time(at: DateTime<Utc>) -> String {
     at.format("%Y-%m-%dT%H:%M:%S").to_string()
 }
 
+/// A contact with every key the read schemas require (the platform fills unknowns with null).
+pub fn blank_contact(now: DateTime<Utc>) -> Value {
+    json!({"id": new_uuid(), "created_at": am_time(now), "updated_at": am_time(now), "email": "", "types": [],
+        "firstname": null, "lastname": null, "phone": null, "address1": null, "address2": null, "country": null,
+        "state": null, "city": null, "zipcode": null, "title": null, "website": null, "industry": null,
+        "organization_size": null, "email_confirmed": false, "aan": null})
+}
+
 /// Alert Manager timestamps: RFC 3339 with nanoseconds.
 pub fn alert_time(ns: i64) -> String {
-    Utc.timestamp_nanos(ns).to_rfc3339_opts(SecondsFormat::Nanos, true)
+    Utc.timestamp_nanos(ns)
+        .to_rfc3339_opts(SecondsFormat::Nanos, true)
 }
 
 fn month_start(at: DateTime<Utc>, months_ahead: u32) -> DateTime<Utc> {
     let total = at.year() * 12 + at.month0() as i32 + months_ahead as i32;
-    let date = NaiveDate::from_ymd_opt(total.div_euclid(12), total.rem_euclid(12) as u32 + 1, 1).unwrap_or_default();
+    let date = NaiveDate::from_ymd_opt(total.div_euclid(12), total.rem_euclid(12) as u32 + 1, 1)
+        .unwrap_or_default();
     Utc.from_utc_datetime(&date.and_hms_opt(0, 0, 0).unwrap_or_default())
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct ApiClient {
     pub client_id: String,
     pub client_secret: String,
@@ -107,7 +120,12 @@ pub struct Tenant {
 
 impl Tenant {
     pub fn to_json(&self, has_children: bool) -> Value {
-        let contacts = if self.contact.get("email").and_then(Value::as_str).is_some_and(|e| !e.is_empty()) {
+        let contacts = if self
+            .contact
+            .get("email")
+            .and_then(Value::as_str)
+            .is_some_and(|e| !e.is_empty())
+        {
             vec![self.contact.clone()]
         } else {
             vec![]
@@ -168,7 +186,7 @@ impl User {
     }
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Infra {
     pub id: String,
     pub name: String,
@@ -214,34 +232,102 @@ fn default_application() -> String {
 }
 
 pub fn default_catalogue() -> Vec<CatalogueItem> {
-    let item = |name: &str, edition: Option<&str>, usage: &str, item_type: &str, unit: &str| CatalogueItem {
-        application_id: CYBER_PROTECTION_APP_ID.into(),
-        name: name.into(),
-        edition: edition.map(Into::into),
-        usage_name: usage.into(),
-        item_type: item_type.into(),
-        measurement_unit: unit.into(),
+    let item = |name: &str, edition: Option<&str>, usage: &str, item_type: &str, unit: &str| {
+        CatalogueItem {
+            application_id: CYBER_PROTECTION_APP_ID.into(),
+            name: name.into(),
+            edition: edition.map(Into::into),
+            usage_name: usage.into(),
+            item_type: item_type.into(),
+            measurement_unit: unit.into(),
+        }
     };
     let pw = Some("pck_per_workload");
     let mut items = vec![
-        item("pw_base_workstations", pw, "workstations", "count", "quantity"),
+        item(
+            "pw_base_workstations",
+            pw,
+            "workstations",
+            "count",
+            "quantity",
+        ),
         item("pw_base_servers", pw, "servers", "count", "quantity"),
         item("pw_base_vms", pw, "vms", "count", "quantity"),
         item("pw_base_mobiles", pw, "mobiles", "count", "quantity"),
-        item("pw_base_web_hosting_servers", pw, "web_hosting_servers", "count", "quantity"),
+        item(
+            "pw_base_web_hosting_servers",
+            pw,
+            "web_hosting_servers",
+            "count",
+            "quantity",
+        ),
         item("pw_base_websites", pw, "websites", "count", "quantity"),
         item("pw_base_m365_seats", pw, "mailboxes", "count", "quantity"),
-        item("pw_base_m365_mailboxes", pw, "o365_mailboxes", "feature", "n/a"),
-        item("pw_base_m365_onedrive", pw, "o365_onedrive", "feature", "n/a"),
-        item("pw_base_m365_sharepoint_sites", pw, "o365_sharepoint_sites", "count", "quantity"),
+        item(
+            "pw_base_m365_mailboxes",
+            pw,
+            "o365_mailboxes",
+            "feature",
+            "n/a",
+        ),
+        item(
+            "pw_base_m365_onedrive",
+            pw,
+            "o365_onedrive",
+            "feature",
+            "n/a",
+        ),
+        item(
+            "pw_base_m365_sharepoint_sites",
+            pw,
+            "o365_sharepoint_sites",
+            "count",
+            "quantity",
+        ),
         item("pw_base_m365_teams", pw, "o365_teams", "count", "quantity"),
-        item("pw_base_gworkspace_seats", pw, "gsuite_seats", "count", "quantity"),
+        item(
+            "pw_base_gworkspace_seats",
+            pw,
+            "gsuite_seats",
+            "count",
+            "quantity",
+        ),
         item("pw_base_storage", pw, "storage", "infra", "bytes"),
-        item("pw_pack_adv_backup_workstations", pw, "pack_adv_backup_workstations", "count", "quantity"),
-        item("pw_pack_adv_backup_servers", pw, "pack_adv_backup_servers", "count", "quantity"),
-        item("pw_pack_adv_backup_vms", pw, "pack_adv_backup_vms", "count", "quantity"),
-        item("pw_pack_adv_security", pw, "pack_adv_security", "count", "quantity"),
-        item("pw_pack_adv_management", pw, "pack_adv_management", "count", "quantity"),
+        item(
+            "pw_pack_adv_backup_workstations",
+            pw,
+            "pack_adv_backup_workstations",
+            "count",
+            "quantity",
+        ),
+        item(
+            "pw_pack_adv_backup_servers",
+            pw,
+            "pack_adv_backup_servers",
+            "count",
+            "quantity",
+        ),
+        item(
+            "pw_pack_adv_backup_vms",
+            pw,
+            "pack_adv_backup_vms",
+            "count",
+            "quantity",
+        ),
+        item(
+            "pw_pack_adv_security",
+            pw,
+            "pack_adv_security",
+            "count",
+            "quantity",
+        ),
+        item(
+            "pw_pack_adv_management",
+            pw,
+            "pack_adv_management",
+            "count",
+            "quantity",
+        ),
         item("local_storage", None, "local_storage", "count", "bytes"),
     ];
     // The legacy `standard` edition is what the offering-items listing returns by default.
@@ -276,7 +362,9 @@ impl OfferingItem {
     pub fn key_matches(&self, application_id: &str, name: &str, infra_id: Option<&str>) -> bool {
         self.catalogue.application_id == application_id
             && self.catalogue.name == name
-            && (self.infra_id.is_none() || infra_id.is_none() || self.infra_id.as_deref() == infra_id)
+            && (self.infra_id.is_none()
+                || infra_id.is_none()
+                || self.infra_id.as_deref() == infra_id)
     }
 
     pub fn quota_json(&self) -> Option<Value> {
@@ -371,7 +459,9 @@ pub struct AlertType {
 }
 
 fn all_os() -> Vec<String> {
-    ["ios", "linux", "macos", "windows"].map(String::from).to_vec()
+    ["ios", "linux", "macos", "windows"]
+        .map(String::from)
+        .to_vec()
 }
 
 pub fn default_alert_types() -> Vec<AlertType> {
@@ -401,9 +491,24 @@ pub struct Application {
 }
 
 pub const APPLICATIONS: [Application; 3] = [
-    Application { id: CYBER_PROTECTION_APP_ID, name: "Cyber Protection", app_type: "backup", api_base_url: "/bc/" },
-    Application { id: FILE_SYNC_SHARE_APP_ID, name: "File Sync & Share", app_type: "files_cloud", api_base_url: "/fc/" },
-    Application { id: MANAGEMENT_PORTAL_APP_ID, name: "Management Portal", app_type: "platform", api_base_url: "/api/2/" },
+    Application {
+        id: CYBER_PROTECTION_APP_ID,
+        name: "Cyber Protection",
+        app_type: "backup",
+        api_base_url: "/bc/",
+    },
+    Application {
+        id: FILE_SYNC_SHARE_APP_ID,
+        name: "File Sync & Share",
+        app_type: "files_cloud",
+        api_base_url: "/fc/",
+    },
+    Application {
+        id: MANAGEMENT_PORTAL_APP_ID,
+        name: "Management Portal",
+        app_type: "platform",
+        api_base_url: "/api/2/",
+    },
 ];
 
 /// The whole data center. Fields are public so tests can inspect and adjust anything.
@@ -428,8 +533,18 @@ pub struct SimState {
 
 impl SimState {
     pub fn new(now: DateTime<Utc>) -> SimState {
-        let mut state = SimState { catalogue: default_catalogue(), alert_types: default_alert_types(), ..Default::default() };
-        let root = state.new_tenant(ROOT_TENANT_ID.into(), "Data center root".into(), "root", ROOT_TENANT_ID.into(), now);
+        let mut state = SimState {
+            catalogue: default_catalogue(),
+            alert_types: default_alert_types(),
+            ..Default::default()
+        };
+        let root = state.new_tenant(
+            ROOT_TENANT_ID.into(),
+            "Data center root".into(),
+            "root",
+            ROOT_TENANT_ID.into(),
+            now,
+        );
         state.tenants.insert(root.id.clone(), root);
         state
     }
@@ -448,7 +563,14 @@ impl SimState {
         self.last_version_ms
     }
 
-    pub fn new_tenant(&mut self, id: String, name: String, kind: &str, parent_id: String, now: DateTime<Utc>) -> Tenant {
+    pub fn new_tenant(
+        &mut self,
+        id: String,
+        name: String,
+        kind: &str,
+        parent_id: String,
+        now: DateTime<Utc>,
+    ) -> Tenant {
         self.next_sequence += 1;
         let is_customer = kind == "customer";
         Tenant {
@@ -463,14 +585,18 @@ impl SimState {
             customer_id: None,
             internal_tag: None,
             language: "en".into(),
-            contact: json!({"email": "", "types": []}),
+            contact: blank_contact(now),
             ancestral_access: true,
             update_lock: false,
             mfa_status: "disabled".into(),
             // New customers start in trial; the planned switch is after one full month.
             pricing_mode: if is_customer { "trial" } else { "production" }.into(),
             pricing_version: self.next_version_ms(now),
-            production_start_date: Some(if is_customer { month_start(now, 2) } else { now }),
+            production_start_date: Some(if is_customer {
+                month_start(now, 2)
+            } else {
+                now
+            }),
             created_at: now,
             updated_at: now,
             deleted_at: None,
@@ -479,15 +605,23 @@ impl SimState {
     }
 
     pub fn live_tenant(&self, id: &str) -> Result<&Tenant, ApiError> {
-        self.tenants.get(id).filter(|t| t.deleted_at.is_none()).ok_or_else(|| ApiError::tenant_not_found(id))
+        self.tenants
+            .get(id)
+            .filter(|t| t.deleted_at.is_none())
+            .ok_or_else(|| ApiError::tenant_not_found(id))
     }
 
     pub fn live_tenant_mut(&mut self, id: &str) -> Result<&mut Tenant, ApiError> {
-        self.tenants.get_mut(id).filter(|t| t.deleted_at.is_none()).ok_or_else(|| ApiError::tenant_not_found(id))
+        self.tenants
+            .get_mut(id)
+            .filter(|t| t.deleted_at.is_none())
+            .ok_or_else(|| ApiError::tenant_not_found(id))
     }
 
     pub fn has_live_children(&self, id: &str) -> bool {
-        self.tenants.values().any(|t| t.parent_id == id && t.id != id && t.deleted_at.is_none())
+        self.tenants
+            .values()
+            .any(|t| t.parent_id == id && t.id != id && t.deleted_at.is_none())
     }
 
     /// True when `ancestor` is `tenant` or above it.
@@ -518,7 +652,11 @@ impl SimState {
             .map(|item| OfferingItem {
                 tenant_id: tenant_id.into(),
                 enabled: false,
-                quota: Quota { value: None, overage: None, version: 0 },
+                quota: Quota {
+                    value: None,
+                    overage: None,
+                    version: 0,
+                },
                 updated_at: now,
                 ..item.clone()
             })
@@ -538,32 +676,51 @@ impl SimState {
         let infra_ids: Vec<String> = self.infras.keys().cloned().collect();
         let mut granted = Vec::new();
         for entry in &self.catalogue {
-            let infras: Vec<Option<String>> =
-                if entry.item_type == "infra" { infra_ids.iter().cloned().map(Some).collect() } else { vec![None] };
+            let infras: Vec<Option<String>> = if entry.item_type == "infra" {
+                infra_ids.iter().cloned().map(Some).collect()
+            } else {
+                vec![None]
+            };
             for infra_id in infras {
                 granted.push(OfferingItem {
                     tenant_id: tenant_id.into(),
                     catalogue: entry.clone(),
                     infra_id,
                     enabled: true,
-                    quota: Quota { value: None, overage: None, version: 0 },
+                    quota: Quota {
+                        value: None,
+                        overage: None,
+                        version: 0,
+                    },
                     updated_at: now,
                 });
             }
         }
         self.offering_items.extend(granted);
         for app in APPLICATIONS {
-            self.bindings.push((app.id.to_string(), tenant_id.to_string()));
+            self.bindings
+                .push((app.id.to_string(), tenant_id.to_string()));
         }
     }
 
-    pub fn usage_of(&self, tenant_id: &str, name: &str, infra_id: Option<&str>) -> Option<&UsageUpdate> {
-        self.usages.iter().find(|u| u.tenant_id == tenant_id && u.name == name && u.infra_id.as_deref() == infra_id)
+    pub fn usage_of(
+        &self,
+        tenant_id: &str,
+        name: &str,
+        infra_id: Option<&str>,
+    ) -> Option<&UsageUpdate> {
+        self.usages.iter().find(|u| {
+            u.tenant_id == tenant_id && u.name == name && u.infra_id.as_deref() == infra_id
+        })
     }
 
     pub fn set_usage(&mut self, update: UsageUpdate) -> Result<(), ApiError> {
         self.live_tenant(&update.tenant_id)?;
-        self.usages.retain(|u| !(u.tenant_id == update.tenant_id && u.name == update.name && u.infra_id == update.infra_id));
+        self.usages.retain(|u| {
+            !(u.tenant_id == update.tenant_id
+                && u.name == update.name
+                && u.infra_id == update.infra_id)
+        });
         self.usages.push(update);
         Ok(())
     }
@@ -571,7 +728,9 @@ impl SimState {
     /// Usage rows of a tenant: one per offering item, plus free-standing usages tests have set.
     pub fn usage_rows(&self, tenant: &Tenant, range_start: &str) -> Vec<Value> {
         let mut rows = Vec::new();
-        let row = |catalogue: &CatalogueItem, infra_id: Option<&str>, offering_item: Option<Value>| {
+        let row = |catalogue: &CatalogueItem,
+                   infra_id: Option<&str>,
+                   offering_item: Option<Value>| {
             let usage = self.usage_of(&tenant.id, &catalogue.name, infra_id);
             let value = usage.map_or(0, |u| u.value);
             let mut row = json!({
@@ -589,23 +748,44 @@ impl SimState {
             }
             row
         };
-        for item in self.offering_items.iter().filter(|i| i.tenant_id == tenant.id) {
+        for item in self
+            .offering_items
+            .iter()
+            .filter(|i| i.tenant_id == tenant.id)
+        {
             let mut offering_item = json!({"status": i32::from(item.enabled)});
             if let Some(quota) = item.quota_json() {
                 offering_item["quota"] = quota;
             }
-            rows.push(row(&item.catalogue, item.infra_id.as_deref(), Some(offering_item)));
+            rows.push(row(
+                &item.catalogue,
+                item.infra_id.as_deref(),
+                Some(offering_item),
+            ));
         }
         for usage in self.usages.iter().filter(|u| u.tenant_id == tenant.id) {
-            let has_item = self.offering_items.iter().any(|i| i.tenant_id == tenant.id && i.catalogue.name == usage.name);
+            let has_item = self
+                .offering_items
+                .iter()
+                .any(|i| i.tenant_id == tenant.id && i.catalogue.name == usage.name);
             if !has_item {
                 let bare = CatalogueItem {
                     application_id: CYBER_PROTECTION_APP_ID.into(),
                     name: usage.name.clone(),
                     edition: None,
                     usage_name: usage.name.clone(),
-                    item_type: if usage.infra_id.is_some() { "infra" } else { "count" }.into(),
-                    measurement_unit: if usage.name.contains("storage") { "bytes" } else { "quantity" }.into(),
+                    item_type: if usage.infra_id.is_some() {
+                        "infra"
+                    } else {
+                        "count"
+                    }
+                    .into(),
+                    measurement_unit: if usage.name.contains("storage") {
+                        "bytes"
+                    } else {
+                        "quantity"
+                    }
+                    .into(),
                 };
                 rows.push(row(&bare, usage.infra_id.as_deref(), None));
             }
@@ -625,7 +805,11 @@ impl SimState {
         let mut current = tenant;
         while let Some(t) = current {
             chain.push(t.numeric_id);
-            current = if t.parent_id == t.id { None } else { self.tenants.get(&t.parent_id) };
+            current = if t.parent_id == t.id {
+                None
+            } else {
+                self.tenants.get(&t.parent_id)
+            };
         }
         for id in chain.iter().rev() {
             locator.push_str(&format!("{id}/"));
@@ -645,11 +829,18 @@ impl SimState {
     pub fn raise_alert(&mut self, new: NewAlert, now: DateTime<Utc>) -> Result<String, ApiError> {
         self.live_tenant(&new.tenant_id)?;
         if !SEVERITIES.contains(&new.severity.as_str()) {
-            return Err(ApiError::alert_bad_request(format!("unknown severity {}", new.severity)));
+            return Err(ApiError::alert_bad_request(format!(
+                "unknown severity {}",
+                new.severity
+            )));
         }
         let ns = self.next_event_ns(now);
         let id = new_uuid().to_ascii_uppercase();
-        let details = if new.details.is_null() { json!({}) } else { new.details };
+        let details = if new.details.is_null() {
+            json!({})
+        } else {
+            new.details
+        };
         self.alerts.insert(
             id.clone(),
             Alert {
@@ -669,9 +860,17 @@ impl SimState {
     }
 
     /// The same problem happened again: same id, fresh `updatedAt`, active again.
-    pub fn reraise_alert(&mut self, id: &str, details: Option<Value>, now: DateTime<Utc>) -> Result<(), ApiError> {
+    pub fn reraise_alert(
+        &mut self,
+        id: &str,
+        details: Option<Value>,
+        now: DateTime<Utc>,
+    ) -> Result<(), ApiError> {
         let ns = self.next_event_ns(now);
-        let alert = self.alerts.get_mut(id).ok_or_else(|| ApiError::alert_not_found(id))?;
+        let alert = self
+            .alerts
+            .get_mut(id)
+            .ok_or_else(|| ApiError::alert_not_found(id))?;
         alert.updated_ns = ns;
         alert.received_ns = ns;
         alert.deleted_ns = None;
@@ -684,7 +883,11 @@ impl SimState {
     /// The platform cleared the alert (problem gone) or a user dismissed it: it gets `deletedAt`.
     pub fn close_alert(&mut self, id: &str, now: DateTime<Utc>) -> Result<(), ApiError> {
         let ns = self.next_event_ns(now);
-        let alert = self.alerts.get_mut(id).filter(|a| a.deleted_ns.is_none()).ok_or_else(|| ApiError::alert_not_found(id))?;
+        let alert = self
+            .alerts
+            .get_mut(id)
+            .filter(|a| a.deleted_ns.is_none())
+            .ok_or_else(|| ApiError::alert_not_found(id))?;
         alert.updated_ns = ns;
         alert.deleted_ns = Some(ns);
         Ok(())

@@ -63,11 +63,23 @@ impl ServedRoute {
 }
 
 const fn am(method: &'static str, path: &'static str, handler: Handler) -> ServedRoute {
-    ServedRoute { api: Api::AccountManagement, method, path, spec_status: SpecStatus::InSpec, handler }
+    ServedRoute {
+        api: Api::AccountManagement,
+        method,
+        path,
+        spec_status: SpecStatus::InSpec,
+        handler,
+    }
 }
 
 const fn al(method: &'static str, path: &'static str, handler: Handler) -> ServedRoute {
-    ServedRoute { api: Api::AlertManager, method, path, spec_status: SpecStatus::InSpec, handler }
+    ServedRoute {
+        api: Api::AlertManager,
+        method,
+        path,
+        spec_status: SpecStatus::InSpec,
+        handler,
+    }
 }
 
 /// Every real-API route the simulator serves. The `/__sim` hooks are in [`HOOK_ROUTES`].
@@ -79,22 +91,66 @@ pub static SERVED_ROUTES: &[ServedRoute] = &[
     am("GET", "/tenants/{tenant_id}", account::get_tenant),
     am("PUT", "/tenants/{tenant_id}", account::update_tenant),
     am("DELETE", "/tenants/{tenant_id}", account::delete_tenant),
-    am("GET", "/tenants/{tenant_id}/children", account::list_children),
+    am(
+        "GET",
+        "/tenants/{tenant_id}/children",
+        account::list_children,
+    ),
     am("GET", "/tenants/{tenant_id}/pricing", account::get_pricing),
-    am("PUT", "/tenants/{tenant_id}/pricing", account::update_pricing),
-    am("GET", "/tenants/{tenant_id}/mfa/status", account::get_mfa_status),
-    am("PUT", "/tenants/{tenant_id}/mfa/status", account::update_mfa_status),
+    am(
+        "PUT",
+        "/tenants/{tenant_id}/pricing",
+        account::update_pricing,
+    ),
+    am(
+        "GET",
+        "/tenants/{tenant_id}/mfa/status",
+        account::get_mfa_status,
+    ),
+    am(
+        "PUT",
+        "/tenants/{tenant_id}/mfa/status",
+        account::update_mfa_status,
+    ),
     am("GET", "/users/check_login", account::check_login),
     am("POST", "/users", account::create_user),
     am("GET", "/users/{user_id}", account::get_user),
-    am("POST", "/users/{user_id}/send-activation-email", account::send_activation_email),
+    am(
+        "POST",
+        "/users/{user_id}/send-activation-email",
+        account::send_activation_email,
+    ),
     am("GET", "/applications", account::list_applications),
-    am("GET", "/tenants/{tenant_id}/applications", account::tenant_applications),
-    am("POST", "/applications/{application_id}/bindings/tenants/{tenant_id}", account::bind_application),
-    am("DELETE", "/applications/{application_id}/bindings/tenants/{tenant_id}", account::unbind_application),
-    am("GET", "/tenants/{tenant_id}/offering_items", account::list_offering_items),
-    am("PUT", "/tenants/{tenant_id}/offering_items", account::update_offering_items),
-    am("GET", "/tenants/offering_items", account::batch_offering_items),
+    am(
+        "GET",
+        "/tenants/{tenant_id}/applications",
+        account::tenant_applications,
+    ),
+    am(
+        "POST",
+        "/applications/{application_id}/bindings/tenants/{tenant_id}",
+        account::bind_application,
+    ),
+    am(
+        "DELETE",
+        "/applications/{application_id}/bindings/tenants/{tenant_id}",
+        account::unbind_application,
+    ),
+    am(
+        "GET",
+        "/tenants/{tenant_id}/offering_items",
+        account::list_offering_items,
+    ),
+    am(
+        "PUT",
+        "/tenants/{tenant_id}/offering_items",
+        account::update_offering_items,
+    ),
+    am(
+        "GET",
+        "/tenants/offering_items",
+        account::batch_offering_items,
+    ),
     am("GET", "/infra", account::get_infras),
     ServedRoute {
         api: Api::AccountManagement,
@@ -142,7 +198,6 @@ pub(crate) struct Ctx {
     pub path: String,
     pub params: HashMap<String, String>,
     pub query: Vec<(String, String)>,
-    pub raw_query: Option<String>,
     pub headers: HeaderMap,
     pub body: Bytes,
 }
@@ -153,11 +208,10 @@ impl Ctx {
     }
 
     pub fn query(&self, name: &str) -> Option<&str> {
-        self.query.iter().find(|(key, _)| key == name).map(|(_, value)| value.as_str())
-    }
-
-    pub fn query_all(&self, name: &str) -> Vec<&str> {
-        self.query.iter().filter(|(key, _)| key == name).map(|(_, value)| value.as_str()).collect()
+        self.query
+            .iter()
+            .find(|(key, _)| key == name)
+            .map(|(_, value)| value.as_str())
     }
 
     pub fn query_bool(&self, name: &str) -> Result<bool, ApiError> {
@@ -165,25 +219,37 @@ impl Ctx {
             None => Ok(false),
             Some("true" | "1") => Ok(true),
             Some("false" | "0") => Ok(false),
-            Some(other) => Err(ApiError::bad_request(format!("{name} must be a boolean, got {other:?}"))),
+            Some(other) => Err(ApiError::bad_request(format!(
+                "{name} must be a boolean, got {other:?}"
+            ))),
         }
     }
 
     /// JSON body; the platform answers 415 to other content types.
     pub fn json_body(&self) -> Result<Value, ApiError> {
-        let content_type = self.headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
+        let content_type = self
+            .headers
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("");
         if !content_type.starts_with("application/json") {
-            return Err(ApiError::http(StatusCode::UNSUPPORTED_MEDIA_TYPE, "Content-Type must be application/json."));
+            return Err(ApiError::http(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "Content-Type must be application/json.",
+            ));
         }
-        serde_json::from_slice(&self.body)
-            .map_err(|e| ApiError::bad_request("Request body is not valid JSON.").with_info(e.to_string()))
+        serde_json::from_slice(&self.body).map_err(|e| {
+            ApiError::bad_request("Request body is not valid JSON.").with_info(e.to_string())
+        })
     }
 }
 
 /// Decodes `a=b&c=d` (form bodies and query strings).
 pub(crate) fn parse_form(text: &str) -> Vec<(String, String)> {
     fn hex(byte: u8) -> Option<u8> {
-        (byte as char).to_digit(16).and_then(|digit| u8::try_from(digit).ok())
+        (byte as char)
+            .to_digit(16)
+            .and_then(|digit| u8::try_from(digit).ok())
     }
     fn decode(part: &str) -> String {
         let bytes = part.as_bytes();
@@ -192,13 +258,15 @@ pub(crate) fn parse_form(text: &str) -> Vec<(String, String)> {
         while index < bytes.len() {
             match bytes[index] {
                 b'+' => out.push(b' '),
-                b'%' if index + 2 < bytes.len() => match (hex(bytes[index + 1]), hex(bytes[index + 2])) {
-                    (Some(high), Some(low)) => {
-                        out.push(high * 16 + low);
-                        index += 2;
+                b'%' if index + 2 < bytes.len() => {
+                    match (hex(bytes[index + 1]), hex(bytes[index + 2])) {
+                        (Some(high), Some(low)) => {
+                            out.push(high * 16 + low);
+                            index += 2;
+                        }
+                        _ => out.push(b'%'),
                     }
-                    _ => out.push(b'%'),
-                },
+                }
                 byte => out.push(byte),
             }
             index += 1;
@@ -235,14 +303,23 @@ pub(crate) fn build_router(shared: Arc<Shared>) -> Router {
             on(
                 method_filter(route.method),
                 move |state: State<Arc<Shared>>,
-                      params: Result<Path<HashMap<String, String>>, axum::extract::rejection::PathRejection>,
+                      params: Result<
+                    Path<HashMap<String, String>>,
+                    axum::extract::rejection::PathRejection,
+                >,
                       query: RawQuery,
                       headers: HeaderMap,
                       method: Method,
                       uri: axum::http::Uri,
                       body: Bytes| {
                     let template = template.clone();
-                    async move { serve(state, api, template, handler, params, query, headers, method, uri, body).await }
+                    async move {
+                        serve(
+                            state, api, template, handler, params, query, headers, method, uri,
+                            body,
+                        )
+                        .await
+                    }
                 },
             ),
         );
@@ -255,14 +332,23 @@ pub(crate) fn build_router(shared: Arc<Shared>) -> Router {
             on(
                 method_filter(method),
                 move |state: State<Arc<Shared>>,
-                      params: Result<Path<HashMap<String, String>>, axum::extract::rejection::PathRejection>,
+                      params: Result<
+                    Path<HashMap<String, String>>,
+                    axum::extract::rejection::PathRejection,
+                >,
                       query: RawQuery,
                       headers: HeaderMap,
                       method: Method,
                       uri: axum::http::Uri,
                       body: Bytes| {
                     let template = template.clone();
-                    async move { serve(state, None, template, handler, params, query, headers, method, uri, body).await }
+                    async move {
+                        serve(
+                            state, None, template, handler, params, query, headers, method, uri,
+                            body,
+                        )
+                        .await
+                    }
                 },
             ),
         );
@@ -270,7 +356,11 @@ pub(crate) fn build_router(shared: Arc<Shared>) -> Router {
     router.fallback(not_found).with_state(shared)
 }
 
-async fn not_found(State(shared): State<Arc<Shared>>, method: Method, uri: axum::http::Uri) -> Response {
+async fn not_found(
+    State(shared): State<Arc<Shared>>,
+    method: Method,
+    uri: axum::http::Uri,
+) -> Response {
     let path = uri.path().to_string();
     lock(&shared.log).push(LoggedRequest {
         method: method.to_string(),
@@ -280,7 +370,11 @@ async fn not_found(State(shared): State<Arc<Shared>>, method: Method, uri: axum:
         status: 404,
     });
     let error = if path.starts_with(crate::routes::Api::AlertManager.prefix()) {
-        ApiError::Alerts { status: StatusCode::NOT_FOUND, code: "NotFound", reason: "no such endpoint".into() }
+        ApiError::Alerts {
+            status: StatusCode::NOT_FOUND,
+            code: "NotFound",
+            reason: "no such endpoint".into(),
+        }
     } else {
         ApiError::http(StatusCode::NOT_FOUND, "Not Found.")
     };
@@ -305,7 +399,6 @@ async fn serve(
         path: uri.path().to_string(),
         params: params.map(|Path(p)| p).unwrap_or_default(),
         query: raw_query.as_deref().map(parse_form).unwrap_or_default(),
-        raw_query: raw_query.clone(),
         headers,
         body,
     };
@@ -320,7 +413,11 @@ async fn serve(
     let (rate_limited, server_error, timed_out) = {
         let mut dice = lock(&shared.dice);
         let mut roll = |probability: f64| probability > 0.0 && dice.random::<f64>() < probability;
-        (roll(knobs.rate_limit_probability), roll(knobs.server_error_probability), roll(knobs.timeout_probability))
+        (
+            roll(knobs.rate_limit_probability),
+            roll(knobs.server_error_probability),
+            roll(knobs.timeout_probability),
+        )
     };
     let outcome = if timed_out {
         tokio::time::sleep(Duration::from_millis(knobs.timeout_ms)).await;
@@ -338,7 +435,10 @@ async fn serve(
         Ok(Reply::Empty(status)) => (*status, None),
         Err(error) => (error.status(), error.body()),
     };
-    if shared.config.check_responses && !injected_fault {
+    let in_spec = SERVED_ROUTES
+        .iter()
+        .any(|r| r.spec_status == SpecStatus::InSpec && r.full_path() == template);
+    if shared.config.check_responses && !injected_fault && in_spec {
         if let Some(body) = &body {
             let checked = crate::conformance::validate_response_body_with(
                 &shared.specs,
@@ -348,7 +448,10 @@ async fn serve(
                 body,
             );
             if let Err(problems) = checked {
-                lock(&shared.violations).push(format!("{method} {template} {status}: {}", problems.join("; ")));
+                lock(&shared.violations).push(format!(
+                    "{method} {template} {status}: {}",
+                    problems.join("; ")
+                ));
             }
         }
     }
@@ -365,7 +468,11 @@ async fn serve(
 fn injected(api: Api, status: StatusCode) -> ApiError {
     match api {
         Api::AccountManagement => ApiError::http(status, "Injected by acronis-sim knobs."),
-        Api::AlertManager => ApiError::Alerts { status, code: "Unavailable", reason: "Injected by acronis-sim knobs.".into() },
+        Api::AlertManager => ApiError::Alerts {
+            status,
+            code: "Unavailable",
+            reason: "Injected by acronis-sim knobs.".into(),
+        },
     }
 }
 

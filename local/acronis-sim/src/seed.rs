@@ -2,11 +2,11 @@
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use serde_json::json;
 
 use crate::errors::ApiError;
 use crate::model::{
-    ApiClient, CatalogueItem, Infra, NewAlert, Quota, ROOT_TENANT_ID, SimState, UsageUpdate, User, new_uuid,
+    ApiClient, CatalogueItem, Infra, NewAlert, Quota, ROOT_TENANT_ID, SimState, UsageUpdate, User,
+    new_uuid,
 };
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
@@ -99,7 +99,9 @@ impl Seed {
         }
         for client in &self.clients {
             state.live_tenant(&client.tenant_id)?;
-            state.clients.insert(client.client_id.clone(), client.clone());
+            state
+                .clients
+                .insert(client.client_id.clone(), client.clone());
         }
         for user in &self.users {
             state.live_tenant(&user.tenant_id)?;
@@ -144,10 +146,19 @@ impl TenantSeed {
     }
 
     pub fn apply(&self, state: &mut SimState, now: DateTime<Utc>) -> Result<String, ApiError> {
-        let parent_id = self.parent_id.clone().unwrap_or_else(|| ROOT_TENANT_ID.to_string());
+        let parent_id = self
+            .parent_id
+            .clone()
+            .unwrap_or_else(|| ROOT_TENANT_ID.to_string());
         state.live_tenant(&parent_id)?;
         let id = self.id.clone().unwrap_or_else(new_uuid);
-        let mut tenant = state.new_tenant(id.clone(), self.name.clone(), &self.kind, parent_id.clone(), now);
+        let mut tenant = state.new_tenant(
+            id.clone(),
+            self.name.clone(),
+            &self.kind,
+            parent_id.clone(),
+            now,
+        );
         tenant.enabled = self.enabled;
         tenant.ancestral_access = self.ancestral_access;
         if let Some(mode) = &self.pricing_mode {
@@ -156,7 +167,6 @@ impl TenantSeed {
         if let Some(mfa) = &self.mfa_status {
             tenant.mfa_status = mfa.clone();
         }
-        tenant.contact = json!({"email": "", "types": []});
         state.tenants.insert(id.clone(), tenant);
         if parent_id == ROOT_TENANT_ID {
             state.grant_catalogue(&id, now);
@@ -164,7 +174,11 @@ impl TenantSeed {
             state.inherit_from_parent(&id, &parent_id, now);
         }
         for wanted in &self.offering_items {
-            let version = if wanted.quota_value.is_some() { state.next_version_ms(now) } else { 0 };
+            let version = if wanted.quota_value.is_some() {
+                state.next_version_ms(now)
+            } else {
+                0
+            };
             let item = state
                 .offering_items
                 .iter_mut()
@@ -174,7 +188,10 @@ impl TenantSeed {
                         && (wanted.infra_id.is_none() || item.infra_id == wanted.infra_id)
                 })
                 .ok_or_else(|| {
-                    ApiError::bad_request(format!("seed: tenant {id} cannot have offering item {}", wanted.name))
+                    ApiError::bad_request(format!(
+                        "seed: tenant {id} cannot have offering item {}",
+                        wanted.name
+                    ))
                 })?;
             item.enabled = true;
             item.quota = Quota {

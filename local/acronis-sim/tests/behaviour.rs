@@ -1,0 +1,546 @@
+mod common;
+
+use acronis_sim::{NewAlert, SimConfig, TenantSeed};
+use common::*;
+use serde_json::{Value, json};
+use std::time::Duration;
+
+#[tokio::test]
+async fn client_lookup_finds_the_partner_tenant() {
+    let sim = start(SimConfig::example()).await;
+    let token = token(&sim).await;
+    let (status, client) = call(
+        &sim,
+        &token,
+        "GET",
+        &format!("/api/2/clients/{CLIENT_ID}"),
+        None,
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert_eq!(client["tenant_id"], PARTNER);
+    assert!(
+        sim.conformance_violations().is_empty(),
+        "{:?}",
+        sim.conformance_violations()
+    );
+}
+
+#[tokio::test]
+async fn wrong_secret_is_rejected() {
+    let sim = start(SimConfig::example()).await;
+    let response = reqwest::Client::new()
+        .post(format!("{}/api/2/idp/token", sim.base_url()))
+        .basic_auth(CLIENT_ID, Some("wrong"))
+        .form(&[("grant_type", "client_credentials")])
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(response.status(), 401);
+    let body: Value = response.json().await.expect("json");
+    assert_eq!(body["error"], "access_denied");
+}
+
+#[tokio::test]
+async fn expired_token_gives_401_on_both_apis() {
+    let config = SimConfig {
+        token_lifetime: Duration::from_secs(60),
+        ..SimConfig::example()
+    };
+    let sim = start(config).await;
+    let token = token(&sim).await;
+    let tenant_path = format!("/api/2/tenants/{PARTNER}");
+    assert_eq!(call(&sim, &token, "GET", &tenant_path, None).await.0, 200);
+    sim.advance_clock(Duration::from_secs(61));
+    let (status, body) = call(&sim, &token, "GET", &tenant_path, None).await;
+    assert_eq!(status, 401);
+    assert_eq!(body["error"]["code"], 401);
+    // Alert Manager answers 401 with nginx's text page, not JSON.
+    let response = reqwest::Client::new()
+        .get(format!("{}/api/alert_manager/v1/alerts", sim.base_url()))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(response.status(), 401);
+    assert!(
+        response.headers()["content-type"]
+            .to_str()
+            .unwrap_or("")
+            .starts_with("text/plain")
+    );
+}
+
+#[tokio::test]
+async fn tenant_lifecycle_with_version_locking_and_1006() {
+    let sim = start(SimConfig::example()).await;
+    let token = token(&sim).await;
+    let (status, created) = call(
+        &sim,
+        &token,
+        "POST",
+        "/api/2/tenants",
+        Some(json!({"name": "Northwind", "kind": "customer", "parent_id": PARTNER})),
+    )
+    .await;
+    assert_eq!(status, 201, "{created}");
+    assert_eq!(created["version"], 1);
+    assert_eq!(created["pricing_mode"], "trial");
+    let id = created["id"].as_str().expect("id").to_string();
+    let path = format!("/api/2/tenants/{id}");
+
+    let (status, error) = call(&sim, &token, "DELETE", &format!("{path}?version=1"), None).await;
+    assert_eq!(status, 400);
+    assert_eq!(error["error"]["code"], 1006);
+    assert_eq!(error["error"]["domain"], "PlatformAccountServer");
+
+    let (status, error) = call(
+        &sim,
+        &token,
+        "PUT",
+        &path,
+        Some(json!({"version": 7, "enabled": false})),
+    )
+    .await;
+    assert_eq!(status, 409);
+    assert_eq!(error["error"]["code"], 1001);
+
+    let (status, disabled) = call(
+        &sim,
+        &token,
+        "PUT",
+        &path,
+        Some(json!({"version": 1, "enabled": false})),
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert_eq!(disabled["version"], 2);
+
+    let (status, _) = call(
+        &sim,
+        &token,
+        "PUT",
+        &path,
+        Some(json!({"version": 2, "bogus": true})),
+    )
+    .await;
+    assert_eq!(
+        status, 400,
+        "unknown properties are rejected (tenantPut has additionalProperties: false)"
+    );
+
+    assert_eq!(
+        call(&sim, &token, "DELETE", &format!("{path}?version=2"), None)
+            .await
+            .0,
+        204
+    );
+    assert_eq!(call(&sim, &token, "GET", &path, None).await.0, 404);
+    let (status, deleted) = call(
+        &sim,
+        &token,
+        "GET",
+        &format!("{path}?allow_deleted=true"),
+        None,
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert!(deleted["deleted_at"].is_string());
+
+    let (status, pricing) = call(
+        &sim,
+        &token,
+        "GET",
+        &format!("/api/2/tenants/{CONTOSO}/pricing"),
+        None,
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert_eq!(pricing["mode"], "production");
+    assert!(
+        sim.conformance_violations().is_empty(),
+        "{:?}",
+        sim.conformance_violations()
+    );
+}
+
+#[tokio::test]
+async fn children_are_paged_with_cursors() {
+    let config = SimConfig {
+        children_page_size: 2,
+        ..SimConfig::example()
+    };
+    let sim = start(config).await;
+    for index in 0..3 {
+        sim.add_tenant(TenantSeed::new(
+            &format!("Extra {index}"),
+            "customer",
+            Some(PARTNER),
+        ))
+        .expect("tenant");
+    }
+    let token = token(&sim).await;
+    let mut seen = Vec::new();
+    let mut path = format!("/api/2/tenants/{PARTNER}/children");
+    loop {
+        let (status, page) = call(&sim, &token, "GET", &path, None).await;
+        assert_eq!(status, 200, "{page}");
+        let items = page["items"].as_array().expect("items");
+        assert!(items.len() <= 2);
+        seen.extend(items.iter().filter_map(Value::as_str).map(String::from));
+        match page["paging"]["cursors"]["after"].as_str() {
+            Some(after) => path = format!("/api/2/tenants/{PARTNER}/children?after={after}"),
+            None => break,
+        }
+    }
+    assert_eq!(seen.len(), 5, "2 seeded customers + 3 extra: {seen:?}");
+    let mut unique = seen.clone();
+    unique.sort();
+    unique.dedup();
+    assert_eq!(unique.len(), 5);
+    assert_eq!(
+        sim.request_count("GET", "/api/2/tenants/{tenant_id}/children"),
+        3
+    );
+}
+
+#[tokio::test]
+async fn racing_offering_item_writers_one_gets_409() {
+    let sim = start(SimConfig::example()).await;
+    let token = token(&sim).await;
+    let path = format!("/api/2/tenants/{CONTOSO}/offering_items");
+    let (status, listing) = call(
+        &sim,
+        &token,
+        "GET",
+        &format!("{path}?edition=*&usage_names=workstations"),
+        None,
+    )
+    .await;
+    assert_eq!(status, 200);
+    let item = listing["items"]
+        .as_array()
+        .and_then(|items| items.iter().find(|i| i["name"] == "pw_base_workstations"))
+        .expect("item")
+        .clone();
+    let version = item["quota"]["version"].as_i64().expect("quota version");
+    let put = |value: u64| {
+        json!({"offering_items": [{"application_id": item["application_id"], "name": "pw_base_workstations", "status": 1,
+            "quota": {"value": value, "overage": null, "version": version}}]})
+    };
+    let (first, second) = tokio::join!(
+        call(&sim, &token, "PUT", &path, Some(put(20))),
+        call(&sim, &token, "PUT", &path, Some(put(30)))
+    );
+    let mut statuses = [first.0, second.0];
+    statuses.sort();
+    assert_eq!(statuses, [200, 409], "{first:?} {second:?}");
+    let loser = if first.0 == 409 { &first.1 } else { &second.1 };
+    assert_eq!(loser["error"]["code"], 1001);
+    let winner = if first.0 == 200 { &first.1 } else { &second.1 };
+    assert!(
+        winner["items"][0]["quota"]["version"]
+            .as_i64()
+            .expect("version")
+            > version
+    );
+    assert!(
+        sim.conformance_violations().is_empty(),
+        "{:?}",
+        sim.conformance_violations()
+    );
+}
+
+#[tokio::test]
+async fn offering_item_rules() {
+    let sim = start(SimConfig::example()).await;
+    let token = token(&sim).await;
+    let path = format!("/api/2/tenants/{CONTOSO}/offering_items");
+    // Default edition filter is the legacy `standard`: per-workload items need edition=*.
+    let (_, default_listing) = call(&sim, &token, "GET", &path, None).await;
+    assert!(
+        default_listing["items"]
+            .as_array()
+            .expect("items")
+            .iter()
+            .all(|i| i["edition"] == "standard" || i["edition"].is_null())
+    );
+    let app = acronis_sim::model::CYBER_PROTECTION_APP_ID;
+    // A second storage is refused for a customer.
+    let (status, error) = call(&sim, &token, "PUT", &path, Some(json!({"offering_items": [
+        {"application_id": app, "name": "pw_base_storage", "infra_id": AZURE_STORAGE, "status": 1}]}))).await;
+    assert_eq!(status, 400, "{error}");
+    // Turning off an item with usage fails with check_usage.
+    let (status, _) = call(
+        &sim,
+        &token,
+        "PUT",
+        &path,
+        Some(json!({"check_usage": true, "offering_items": [
+        {"application_id": app, "name": "pw_base_workstations", "status": 0}]})),
+    )
+    .await;
+    assert_eq!(status, 400);
+    // Switching storage in one PUT works.
+    let (status, body) = call(&sim, &token, "PUT", &path, Some(json!({"offering_items": [
+        {"application_id": app, "name": "pw_base_storage", "infra_id": ACRONIS_STORAGE, "status": 0},
+        {"application_id": app, "name": "pw_base_storage", "infra_id": AZURE_STORAGE, "status": 1}]}))).await;
+    assert_eq!(status, 200, "{body}");
+    let (status, usages) = call(
+        &sim,
+        &token,
+        "GET",
+        &format!("/api/2/tenants/usages?tenants={CONTOSO}"),
+        None,
+    )
+    .await;
+    assert_eq!(status, 200);
+    let rows = usages["items"][0]["usages"].as_array().expect("usages");
+    assert!(rows.iter().any(|r| r["name"] == "pw_base_workstations"
+        && r["value"] == 7
+        && r["absolute_value"] == 7));
+    assert!(
+        sim.conformance_violations().is_empty(),
+        "{:?}",
+        sim.conformance_violations()
+    );
+}
+
+#[tokio::test]
+async fn alert_paging_with_nanosecond_filters_sees_each_alert_once_and_reraised_again() {
+    let sim = start(SimConfig {
+        alerts_default_limit: 2,
+        ..SimConfig::example()
+    })
+    .await;
+    let token = token(&sim).await;
+    let mut ids = Vec::new();
+    for index in 0..4 {
+        let alert = NewAlert {
+            tenant_id: CONTOSO.into(),
+            alert_type: "BackupFailed".into(),
+            severity: "critical".into(),
+            category: "Backup".into(),
+            details: json!({"resourceName": format!("PC-{index}")}),
+        };
+        ids.push(sim.raise_alert(alert).expect("raise"));
+    }
+    // Poll the way a client does: remember the highest updatedAt (in ns) seen.
+    async fn poll(
+        sim: &acronis_sim::AcronisSim,
+        token: &str,
+        since_ns: i128,
+    ) -> (Vec<String>, i128) {
+        let mut seen = Vec::new();
+        let mut newest = since_ns;
+        let mut path =
+            format!("/api/alert_manager/v1/alerts?updated_at=gt({since_ns})&order=asc(updated_at)");
+        loop {
+            let (status, page) = call(sim, token, "GET", &path, None).await;
+            assert_eq!(status, 200, "{page}");
+            for alert in page["items"].as_array().expect("items") {
+                seen.push(alert["id"].as_str().expect("id").to_string());
+                let updated = chrono::DateTime::parse_from_rfc3339(
+                    alert["updatedAt"].as_str().expect("updatedAt"),
+                )
+                .expect("time");
+                newest = newest.max(i128::from(updated.timestamp_nanos_opt().expect("ns")));
+                assert!(alert["tenant"]["uuid"] == CONTOSO);
+            }
+            match page["paging"]["cursors"]["after"].as_str() {
+                Some(after) => path = format!("/api/alert_manager/v1/alerts?after={after}"),
+                None => return (seen, newest),
+            }
+        }
+    }
+    let (first_pass, watermark) = poll(&sim, &token, 0).await;
+    assert_eq!(
+        first_pass.len(),
+        5,
+        "4 raised + 1 seeded, each once: {first_pass:?}"
+    );
+    let (nothing_new, _) = poll(&sim, &token, watermark).await;
+    assert!(nothing_new.is_empty());
+    sim.reraise_alert(&ids[1], None).expect("reraise");
+    let (after_reraise, _) = poll(&sim, &token, watermark).await;
+    assert_eq!(
+        after_reraise,
+        vec![ids[1].clone()],
+        "same id again after its update"
+    );
+    // Dismissal hides it unless show_deleted.
+    assert_eq!(
+        call(
+            &sim,
+            &token,
+            "DELETE",
+            &format!("/api/alert_manager/v1/alerts/{}", ids[1]),
+            None
+        )
+        .await
+        .0,
+        204
+    );
+    let (_, active) = call(
+        &sim,
+        &token,
+        "GET",
+        "/api/alert_manager/v1/alerts?limit=100",
+        None,
+    )
+    .await;
+    assert_eq!(active["items"].as_array().expect("items").len(), 4);
+    let (_, all) = call(
+        &sim,
+        &token,
+        "GET",
+        "/api/alert_manager/v1/alerts?limit=100&show_deleted=true",
+        None,
+    )
+    .await;
+    assert_eq!(all["items"].as_array().expect("items").len(), 5);
+    let (status, types) = call(
+        &sim,
+        &token,
+        "GET",
+        "/api/alert_manager/v1/types?os_type=windows",
+        None,
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert!(!types["items"].as_array().expect("items").is_empty());
+    assert_eq!(
+        call(&sim, &token, "GET", "/api/alert_manager/v1/types", None)
+            .await
+            .0,
+        400
+    );
+    assert!(
+        sim.conformance_violations().is_empty(),
+        "{:?}",
+        sim.conformance_violations()
+    );
+}
+
+#[tokio::test]
+async fn knobs_inject_faults_deterministically_and_hooks_work_over_http() {
+    let sim = start(SimConfig::example()).await;
+    let token = token(&sim).await;
+    let http = reqwest::Client::new();
+    let knobs = json!({"rate_limit_probability": 1.0, "random_seed": 7});
+    let response = http
+        .put(format!("{}/__sim/knobs", sim.base_url()))
+        .json(&knobs)
+        .send()
+        .await
+        .expect("knobs");
+    assert_eq!(response.status(), 204);
+    let (status, body) = call(
+        &sim,
+        &token,
+        "GET",
+        &format!("/api/2/tenants/{PARTNER}"),
+        None,
+    )
+    .await;
+    assert_eq!(status, 429);
+    assert_eq!(body["error"]["code"], 429);
+    sim.set_knobs(acronis_sim::Knobs::default());
+    let response = http
+        .put(format!("{}/__sim/usages", sim.base_url()))
+        .json(&json!({"tenant_id": CONTOSO, "name": "pw_base_servers", "value": 3}))
+        .send()
+        .await
+        .expect("usage hook");
+    assert_eq!(response.status(), 204);
+    let (_, usages) = call(
+        &sim,
+        &token,
+        "GET",
+        &format!("/api/2/tenants/{CONTOSO}/usages"),
+        None,
+    )
+    .await;
+    assert!(
+        usages["items"]
+            .as_array()
+            .expect("items")
+            .iter()
+            .any(|r| r["name"] == "pw_base_servers" && r["value"] == 3)
+    );
+    let raised: Value = http
+        .post(format!("{}/__sim/alerts", sim.base_url()))
+        .json(&json!({"tenant_id": CONTOSO, "type": "BackupFailed"}))
+        .send()
+        .await
+        .expect("alert hook")
+        .json()
+        .await
+        .expect("json");
+    assert!(raised["id"].is_string());
+    let log = sim.request_log();
+    assert!(log.iter().any(|r| r.status == 429));
+    sim.reset_request_log();
+    assert!(sim.request_log().is_empty());
+}
+
+#[tokio::test]
+async fn users_and_activation() {
+    let sim = start(SimConfig::example()).await;
+    let token = token(&sim).await;
+    assert_eq!(
+        call(
+            &sim,
+            &token,
+            "GET",
+            "/api/2/users/check_login?username=new.admin",
+            None
+        )
+        .await
+        .0,
+        204
+    );
+    assert_eq!(
+        call(
+            &sim,
+            &token,
+            "GET",
+            "/api/2/users/check_login?username=admin@contoso.example",
+            None
+        )
+        .await
+        .0,
+        409
+    );
+    let (status, user) = call(&sim, &token, "POST", "/api/2/users",
+        Some(json!({"tenant_id": CONTOSO, "login": "new.admin", "contact": {"email": "new.admin@contoso.example"}}))).await;
+    assert_eq!(status, 200, "{user}");
+    let id = user["id"].as_str().expect("id");
+    assert_eq!(
+        call(
+            &sim,
+            &token,
+            "POST",
+            &format!("/api/2/users/{id}/send-activation-email"),
+            None
+        )
+        .await
+        .0,
+        204
+    );
+    let (status, mfa) = call(
+        &sim,
+        &token,
+        "GET",
+        &format!("/api/2/tenants/{CONTOSO}/mfa/status"),
+        None,
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert_eq!(mfa["mfa_status"], "disabled");
+    assert!(
+        sim.conformance_violations().is_empty(),
+        "{:?}",
+        sim.conformance_violations()
+    );
+}
