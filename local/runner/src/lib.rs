@@ -404,3 +404,12 @@ pub async fn put_secret(
     }
     Ok(())
 }
+
+/// The process's peak resident memory (VmHWM), for benchmarks.
+pub fn peak_memory_kib() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+}

@@ -142,6 +142,34 @@ fn field_in_problem(problem: &str) -> Option<&str> {
     problem.strip_prefix("missing field `")?.split('`').next()
 }
 
+/// Validates one user-written item on its own, by the kind its sort key names. Used before
+/// writing configuration, so a mistake is refused instead of breaking the next run.
+pub fn validate_user_item(item: &Item) -> Result<(), ConfigError> {
+    let pk = string_attr(item, "pk").unwrap_or_default().to_string();
+    let sk = string_attr(item, "sk").unwrap_or_default().to_string();
+    let id = integration_id_from_pk(&pk).ok_or_else(|| {
+        ConfigError::field(&pk, &sk, "pk", format!("must be {INTEGRATION_PREFIX}<integration id>"))
+    })?;
+    validate_integration_id(id).map_err(|problem| ConfigError::field(&pk, &sk, "pk", problem))?;
+    let item = item.clone();
+    if sk == SETTINGS_SK {
+        Settings::from_item(&pk, item).map(drop)
+    } else if sk.starts_with(SERVICE_PREFIX) {
+        ServiceMapping::from_item(&pk, &sk, item).map(drop)
+    } else if sk.starts_with(CUSTOMER_PREFIX) {
+        CustomerMapping::from_item(&pk, &sk, item).map(drop)
+    } else if sk.starts_with(ALERT_PREFIX) {
+        AlertMapping::from_item(&pk, &sk, item).map(drop)
+    } else {
+        Err(ConfigError::field(
+            &pk,
+            &sk,
+            "sk",
+            "is not a configuration item; allowed: SETTINGS, SERVICE#…, CUSTOMER#…, ALERT#…",
+        ))
+    }
+}
+
 /// Everything a job needs to know about one integration, validated.
 #[derive(Debug, Clone)]
 pub struct IntegrationConfig {
@@ -225,3 +253,6 @@ fn collect<T>(
     }
     parsed
 }
+
+#[cfg(test)]
+mod tests;
