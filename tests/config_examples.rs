@@ -4,8 +4,8 @@
 use std::path::PathBuf;
 
 use e2e::{deployment, root};
-use sync_shared::config::IntegrationConfig;
 use sync_shared::JobMessage;
+use sync_shared::config::IntegrationConfig;
 
 fn example_files() -> Vec<PathBuf> {
     let mut files: Vec<PathBuf> = std::fs::read_dir(root().join("config/examples"))
@@ -22,7 +22,11 @@ fn example_files() -> Vec<PathBuf> {
 fn the_readme_shows_every_example_verbatim() {
     let readme = std::fs::read_to_string(root().join("README.md")).expect("README.md");
     for file in example_files() {
-        let relative = file.strip_prefix(root()).expect("under root").display().to_string();
+        let relative = file
+            .strip_prefix(root())
+            .expect("under root")
+            .display()
+            .to_string();
         let relative = relative.trim_start_matches("./");
         let marker = format!("<!-- example: {relative} -->");
         let after = readme
@@ -35,7 +39,11 @@ fn the_readme_shows_every_example_verbatim() {
             .map(|(block, _)| block)
             .unwrap_or_else(|| panic!("no json block after `{marker}`"));
         let text = std::fs::read_to_string(&file).expect("example");
-        assert_eq!(block.trim(), text.trim(), "README.md differs from {relative}");
+        assert_eq!(
+            block.trim(),
+            text.trim(),
+            "README.md differs from {relative}"
+        );
     }
 }
 
@@ -48,7 +56,8 @@ async fn every_example_item_loads_and_validates() {
             continue;
         }
         d.load_items_file(&file).await.expect("load");
-        let items: Vec<serde_json::Value> = serde_json::from_str(&std::fs::read_to_string(&file).expect("read")).expect("json");
+        let items: Vec<serde_json::Value> =
+            serde_json::from_str(&std::fs::read_to_string(&file).expect("read")).expect("json");
         for item in items {
             let pk = item["pk"].as_str().expect("pk").to_string();
             integrations.insert(pk.trim_start_matches("INTEGRATION#").to_string());
@@ -69,9 +78,14 @@ fn sample_events_are_what_the_functions_accept() {
     for entry in std::fs::read_dir(root().join("events")).expect("events/") {
         let path = entry.expect("entry").path();
         let text = std::fs::read_to_string(&path).expect("read");
-        let name = path.file_name().and_then(|n| n.to_str()).unwrap_or_default().to_string();
+        let name = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or_default()
+            .to_string();
         if name.starts_with("schedule-") {
-            let input: scheduler::ScheduleInput = serde_json::from_str(&text).unwrap_or_else(|e| panic!("{name}: {e}"));
+            let input: scheduler::ScheduleInput =
+                serde_json::from_str(&text).unwrap_or_else(|e| panic!("{name}: {e}"));
             assert_eq!(format!("schedule-{}.json", input.job), name);
             seen += 1;
         } else if name.starts_with("sqs-") {
@@ -80,11 +94,16 @@ fn sample_events_are_what_the_functions_accept() {
             assert!(!event.records.is_empty(), "{name} has no records");
             for record in event.records {
                 let body = record.body.unwrap_or_default();
-                let message: JobMessage = serde_json::from_str(&body).unwrap_or_else(|e| panic!("{name}: {e}"));
+                let message: JobMessage =
+                    serde_json::from_str(&body).unwrap_or_else(|e| panic!("{name}: {e}"));
                 assert_eq!(format!("sqs-{}.json", message.job), name);
             }
             seen += 1;
         }
     }
-    assert_eq!(seen, 2 * sync_shared::Job::ALL.len(), "one schedule and one SQS event per job");
+    assert_eq!(
+        seen,
+        2 * sync_shared::Job::ALL.len(),
+        "one schedule and one SQS event per job"
+    );
 }

@@ -7,29 +7,52 @@ use serde_json::{Value, json};
 use sync_shared::Job;
 use sync_shared::status::{IntegrationHealth, RunState};
 
+/// The simulators' example API user and API client: the credentials that connect.
 const AUTOTASK_SECRET_VALUES: [&str; 3] = [
-    "api-user-7Qx@example.invalid",
-    "Autotask-Secret-Value-9f8e7d",
-    "INTEGRATIONCODE-4C3B2A",
+    "acronis-api@example.com",
+    "api-secret-1",
+    "ACRONISSIMINTEGRATIONCODE01",
 ];
-const ACRONIS_SECRET_VALUES: [&str; 2] = ["client-id-31f5c0de", "Acronis-Client-Secret-1a2b3c"];
+const ACRONIS_SECRET_VALUES: [&str; 2] = ["3f9d2b7e-0000-4000-8000-0000000000c1", "example-secret"];
 
-fn settings(id: &str) -> Value {
+/// Both services, played by their simulators.
+struct Services {
+    autotask: autotask_sim::AutotaskSim,
+    acronis: acronis_sim::AcronisSim,
+}
+
+impl Services {
+    async fn start() -> Self {
+        let autotask = autotask_sim::AutotaskSim::start(autotask_sim::SimConfig {
+            seed: autotask_sim::Seed::example().expect("autotask seed"),
+            ..autotask_sim::SimConfig::default()
+        })
+        .await
+        .expect("autotask-sim");
+        let acronis = acronis_sim::AcronisSim::start(acronis_sim::SimConfig::example())
+            .await
+            .expect("acronis-sim");
+        Services { autotask, acronis }
+    }
+}
+
+fn settings(id: &str, services: &Services) -> Value {
     json!({
         "pk": format!("INTEGRATION#{id}"),
         "sk": "SETTINGS",
         "integration_state": "enabled",
         "autotask_secret_name": format!("acronis-autotask-sync/{id}/autotask"),
         "acronis_secret_name": format!("acronis-autotask-sync/{id}/acronis"),
+        "autotask_zone_lookup_url": services.autotask.zone_lookup_url(),
         "usage_reporting": {"period": "custom_billing_month", "billing_day": 15}
     })
 }
 
-async fn create_secrets(d: &LocalDeployment, id: &str) {
+async fn create_secrets(d: &LocalDeployment, id: &str, services: &Services) {
     let [username, secret, code] = AUTOTASK_SECRET_VALUES;
     let autotask = json!({"username": username, "secret": secret, "api_integration_code": code});
     let [client_id, client_secret] = ACRONIS_SECRET_VALUES;
-    let acronis = json!({"client_id": client_id, "client_secret": client_secret, "datacenter_url": "https://dc.example.invalid"});
+    let acronis = json!({"client_id": client_id, "client_secret": client_secret, "datacenter_url": services.acronis.base_url()});
     put_secret(
         &d.clients.secrets,
         &format!("acronis-autotask-sync/{id}/autotask"),
@@ -73,22 +96,23 @@ async fn valid_malformed_and_secretless_integrations_get_their_statuses_and_dupl
  {
     let logs = CapturedLogs::default();
     let _guard = logs.install();
+    let services = Services::start().await;
     let d = deployment("setup3").await;
 
-    d.put_json_item(settings("valid"))
+    d.put_json_item(settings("valid", &services))
         .await
         .expect("valid settings");
-    create_secrets(&d, "valid").await;
+    create_secrets(&d, "valid", &services).await;
 
-    let mut malformed = settings("malformed");
+    let mut malformed = settings("malformed", &services);
     malformed["usage_reporting"]["billing_day"] = json!(31);
     d.put_json_item(malformed)
         .await
         .expect("malformed settings");
-    create_secrets(&d, "malformed").await;
+    create_secrets(&d, "malformed", &services).await;
 
     // Its secret is never created.
-    d.put_json_item(settings("secretless"))
+    d.put_json_item(settings("secretless", &services))
         .await
         .expect("secretless settings");
 
@@ -138,7 +162,7 @@ async fn valid_malformed_and_secretless_integrations_get_their_statuses_and_dupl
         .await
         .expect("status")
         .expect("valid has a status");
-    assert_eq!(valid.state, IntegrationHealth::Configured, "{valid:?}");
+    assert_eq!(valid.state, IntegrationHealth::Connected, "{valid:?}");
     assert_eq!(valid.jobs["setup"].consecutive_failures, 0);
     assert!(valid.jobs["setup"].last_success_at.is_some());
 
@@ -199,24 +223,25 @@ async fn valid_malformed_and_secretless_integrations_get_their_statuses_and_dupl
 
 #[tokio::test]
 async fn a_malformed_secret_and_a_bad_mapping_are_named() {
+    let services = Services::start().await;
     let d = deployment("setupbad").await;
-    d.put_json_item(settings("badsecret"))
+    d.put_json_item(settings("badsecret", &services))
         .await
         .expect("settings");
-    create_secrets(&d, "badsecret").await;
+    create_secrets(&d, "badsecret", &services).await;
     // The Acronis secret loses a field, and holds a value that must not be quoted back.
     put_secret(
         &d.clients.secrets,
         "acronis-autotask-sync/badsecret/acronis",
-        &json!({"client_id": 12345, "client_secret": "Acronis-Client-Secret-1a2b3c", "datacenter_url": "https://x.invalid"}).to_string(),
+        &json!({"client_id": 12345, "client_secret": "example-secret", "datacenter_url": "https://x.invalid"}).to_string(),
     )
     .await
     .expect("secret");
 
-    d.put_json_item(settings("badmapping"))
+    d.put_json_item(settings("badmapping", &services))
         .await
         .expect("settings");
-    create_secrets(&d, "badmapping").await;
+    create_secrets(&d, "badmapping", &services).await;
     d.put_json_item(
         json!({"pk": "INTEGRATION#badmapping", "sk": "CUSTOMER#1234", "company_name": "No tenant"}),
     )
@@ -241,7 +266,7 @@ async fn a_malformed_secret_and_a_bad_mapping_are_named() {
         .expect("status");
     assert_eq!(bad_secret.state, IntegrationHealth::Error);
     assert!(bad_secret.message.contains("secret `acronis-autotask-sync/badsecret/acronis` is malformed: field `client_id` is not a string"), "{}", bad_secret.message);
-    assert!(!bad_secret.message.contains("Acronis-Client-Secret"));
+    assert!(!bad_secret.message.contains("example-secret"));
 
     let bad_mapping = d
         .store

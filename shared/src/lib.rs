@@ -1,6 +1,8 @@
 //! Everything the Lambda functions share: configuration items and their validation, the DynamoDB
 //! store (status, runs), secrets, the job messages and the SQS FIFO worker runtime.
 
+pub mod acronis;
+pub mod autotask;
 pub mod aws;
 pub mod config;
 pub mod error;

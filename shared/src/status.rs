@@ -23,6 +23,9 @@ pub enum IntegrationHealth {
     Connected,
     /// The last run of some job failed; `message` says why.
     Error,
+    /// The integration cannot go on until a person acts (F2 zone move, F3 wrong API user);
+    /// `message` says what to do. Only a setup run that connects again clears it.
+    Stopped,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -136,6 +139,10 @@ impl IntegrationStatus {
     /// job's error. Otherwise it is in the state the last connection check established.
     fn settle(&mut self, now: DateTime<Utc>) {
         self.updated_at = now;
+        if self.state == IntegrationHealth::Stopped {
+            // Sticky: another job's failure must not hide what the person has to do.
+            return;
+        }
         let failing = self
             .jobs
             .iter()

@@ -148,7 +148,12 @@ pub fn validate_user_item(item: &Item) -> Result<(), ConfigError> {
     let pk = string_attr(item, "pk").unwrap_or_default().to_string();
     let sk = string_attr(item, "sk").unwrap_or_default().to_string();
     let id = integration_id_from_pk(&pk).ok_or_else(|| {
-        ConfigError::field(&pk, &sk, "pk", format!("must be {INTEGRATION_PREFIX}<integration id>"))
+        ConfigError::field(
+            &pk,
+            &sk,
+            "pk",
+            format!("must be {INTEGRATION_PREFIX}<integration id>"),
+        )
     })?;
     validate_integration_id(id).map_err(|problem| ConfigError::field(&pk, &sk, "pk", problem))?;
     let item = item.clone();

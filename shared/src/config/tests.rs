@@ -32,9 +32,17 @@ fn minimal_settings_take_the_documented_defaults() {
     assert_eq!(s.usage_reporting.period, UsagePeriod::CustomBillingMonth);
     assert_eq!(s.usage_reporting.effective_billing_day(), 1);
     assert_eq!(s.features.default_period_type, PeriodType::Monthly);
-    assert_eq!(s.provisioning.create_accounts_based_on, AccountBasis::CompanyPrimaryContact);
+    assert_eq!(
+        s.provisioning.create_accounts_based_on,
+        AccountBasis::CompanyPrimaryContact
+    );
     assert_eq!(s.provisioning.provision_as, ProvisionAs::Production);
-    assert!(!s.features.billing && !s.features.two_way_sync && !s.features.ticket_creation && !s.dry_run);
+    assert!(
+        !s.features.billing
+            && !s.features.two_way_sync
+            && !s.features.ticket_creation
+            && !s.dry_run
+    );
     assert!(!s.deprovisioning.zero_quotas_without_active_additions);
     assert_eq!(s.autotask_integration_name, "acronis-autotask-sync");
 }
@@ -52,7 +60,10 @@ fn a_billing_day_of_31_names_the_field_and_the_range() {
 fn an_unknown_period_type_lists_the_allowed_ones() {
     let e = settings_error(json!({"features": {"default_period_type": "Weekly"}}));
     assert!(e.starts_with("item INTEGRATION#acme / SETTINGS: field `features.default_period_type`: unknown variant `Weekly`"), "{e}");
-    assert!(e.contains("`Monthly`, `Quarterly`, `Semi-Annual`, `Yearly`"), "{e}");
+    assert!(
+        e.contains("`Monthly`, `Quarterly`, `Semi-Annual`, `Yearly`"),
+        "{e}"
+    );
 }
 
 #[test]
@@ -60,27 +71,64 @@ fn type_errors_missing_fields_and_typos_are_named() {
     let e = settings_error(json!({"features": {"billing": "yes"}}));
     assert!(e.contains("field `features.billing`: Expected bool"), "{e}");
     let mut without = settings(json!({}));
-    without.as_object_mut().map(|o| o.remove("acronis_secret_name"));
-    let e = Settings::from_item("INTEGRATION#acme", item(without)).expect_err("missing").to_string();
-    assert!(e.contains("field `acronis_secret_name`: missing field `acronis_secret_name`"), "{e}");
+    without
+        .as_object_mut()
+        .map(|o| o.remove("acronis_secret_name"));
+    let e = Settings::from_item("INTEGRATION#acme", item(without))
+        .expect_err("missing")
+        .to_string();
+    assert!(
+        e.contains("field `acronis_secret_name`: missing field `acronis_secret_name`"),
+        "{e}"
+    );
     let e = settings_error(json!({"tickets": {"reopen_windw_days": 3}}));
-    assert!(e.contains("field `tickets.reopen_windw_days`: unknown field `reopen_windw_days`"), "{e}");
+    assert!(
+        e.contains("field `tickets.reopen_windw_days`: unknown field `reopen_windw_days`"),
+        "{e}"
+    );
     let e = settings_error(json!({"integration_state": "on"}));
-    assert!(e.contains("field `integration_state`: unknown variant `on`, expected `enabled` or `disabled`"), "{e}");
+    assert!(
+        e.contains(
+            "field `integration_state`: unknown variant `on`, expected `enabled` or `disabled`"
+        ),
+        "{e}"
+    );
 }
 
 #[test]
 fn cross_field_rules_are_enforced() {
     let e = settings_error(json!({"features": {"two_way_sync": true}}));
-    assert!(e.contains("field `features.default_allocation_code`: is required when features.two_way_sync is on"), "{e}");
+    assert!(
+        e.contains(
+            "field `features.default_allocation_code`: is required when features.two_way_sync is on"
+        ),
+        "{e}"
+    );
     let e = settings_error(json!({"provisioning": {"create_accounts_based_on": "company_name"}}));
-    assert!(e.contains("field `provisioning.activation_email`: is required"), "{e}");
-    let e = settings_error(json!({"usage_reporting": {"period": "current_month", "billing_day": 5}}));
-    assert!(e.contains("applies only when usage_reporting.period is custom_billing_month"), "{e}");
-    let e = settings_error(json!({"deprovisioning": {"disable_after_days": 30, "delete_after_days": 10}}));
-    assert!(e.contains("field `deprovisioning.delete_after_days`: 10 is before disable_after_days (30)"), "{e}");
+    assert!(
+        e.contains("field `provisioning.activation_email`: is required"),
+        "{e}"
+    );
+    let e =
+        settings_error(json!({"usage_reporting": {"period": "current_month", "billing_day": 5}}));
+    assert!(
+        e.contains("applies only when usage_reporting.period is custom_billing_month"),
+        "{e}"
+    );
+    let e = settings_error(
+        json!({"deprovisioning": {"disable_after_days": 30, "delete_after_days": 10}}),
+    );
+    assert!(
+        e.contains(
+            "field `deprovisioning.delete_after_days`: 10 is before disable_after_days (30)"
+        ),
+        "{e}"
+    );
     let e = settings_error(json!({"tickets": {"reopen_window_days": 0}}));
-    assert!(e.contains("field `tickets.reopen_window_days`: 0 is out of range"), "{e}");
+    assert!(
+        e.contains("field `tickets.reopen_window_days`: 0 is out of range"),
+        "{e}"
+    );
 }
 
 fn customer(sk: &str, fields: Value) -> Result<CustomerMapping, ConfigError> {
@@ -93,19 +141,38 @@ fn customer(sk: &str, fields: Value) -> Result<CustomerMapping, ConfigError> {
 
 #[test]
 fn customer_mappings_need_a_tenant_or_new() {
-    let e = customer("CUSTOMER#42", json!({})).expect_err("no tenant").to_string();
+    let e = customer("CUSTOMER#42", json!({}))
+        .expect_err("no tenant")
+        .to_string();
     assert_eq!(
         e,
         "item INTEGRATION#acme / CUSTOMER#42: field `tenant`: is missing; allowed: an Acronis customer tenant id (UUID) or \"new\""
     );
-    let e = customer("CUSTOMER#42", json!({"tenant": "nope"})).expect_err("bad").to_string();
-    assert!(e.contains("`nope` is neither a tenant id nor \"new\""), "{e}");
-    let e = customer("CUSTOMER#abc", json!({"tenant": "new"})).expect_err("bad sk").to_string();
-    assert!(e.contains("field `sk`: must be CUSTOMER#<Autotask company id>"), "{e}");
-    assert_eq!(customer("CUSTOMER#42", json!({"tenant": "new"})).expect("new").tenant, MappedTenant::New);
+    let e = customer("CUSTOMER#42", json!({"tenant": "nope"}))
+        .expect_err("bad")
+        .to_string();
+    assert!(
+        e.contains("`nope` is neither a tenant id nor \"new\""),
+        "{e}"
+    );
+    let e = customer("CUSTOMER#abc", json!({"tenant": "new"}))
+        .expect_err("bad sk")
+        .to_string();
+    assert!(
+        e.contains("field `sk`: must be CUSTOMER#<Autotask company id>"),
+        "{e}"
+    );
+    assert_eq!(
+        customer("CUSTOMER#42", json!({"tenant": "new"}))
+            .expect("new")
+            .tenant,
+        MappedTenant::New
+    );
     let uuid = "0C6F3A4E-8D2B-4F1A-9E7C-5B3D2A1F6E90";
     assert_eq!(
-        customer("CUSTOMER#42", json!({"tenant": uuid})).expect("uuid").tenant,
+        customer("CUSTOMER#42", json!({"tenant": uuid}))
+            .expect("uuid")
+            .tenant,
         MappedTenant::Existing(uuid.to_ascii_lowercase())
     );
 }
@@ -121,7 +188,9 @@ fn one_tenant_cannot_be_mapped_to_two_companies() {
         ],
         ..Default::default()
     };
-    let e = IntegrationConfig::from_items("acme", raw).expect_err("duplicate").to_string();
+    let e = IntegrationConfig::from_items("acme", raw)
+        .expect_err("duplicate")
+        .to_string();
     assert!(e.contains("CUSTOMER#2: field `tenant`: tenant 0c6f3a4e-8d2b-4f1a-9e7c-5b3d2a1f6e90 is already mapped by CUSTOMER#1"), "{e}");
 }
 
@@ -133,21 +202,62 @@ fn service(sk: &str, fields: Value) -> Result<ServiceMapping, ConfigError> {
 fn service_mappings_are_checked_against_their_sort_key() {
     let m = service("SERVICE#pw_base_workstations", json!({"service": 12})).expect("by id");
     assert_eq!(m.target, Some(ServiceTarget::Service(IdOrLabel::Id(12))));
-    let m = service("SERVICE#pw_base_storage#infra-1", json!({"service": "Storage", "storage_roles": {"class2_billed": "Billed"}}))
-        .expect("storage");
-    assert_eq!(m.subject, ServiceSubject::OfferingItem { name: "pw_base_storage".into(), infra_id: Some("infra-1".into()) });
+    let m = service(
+        "SERVICE#pw_base_storage#infra-1",
+        json!({"service": "Storage", "storage_roles": {"class2_billed": "Billed"}}),
+    )
+    .expect("storage");
     assert_eq!(
-        service("SERVICE#PUBLIC_CLOUD#azure", json!({"service": "Azure"})).expect("vendor").subject,
+        m.subject,
+        ServiceSubject::OfferingItem {
+            name: "pw_base_storage".into(),
+            infra_id: Some("infra-1".into())
+        }
+    );
+    assert_eq!(
+        service("SERVICE#PUBLIC_CLOUD#azure", json!({"service": "Azure"}))
+            .expect("vendor")
+            .subject,
         ServiceSubject::PublicCloud(PublicCloudVendor::Azure)
     );
     let errors = [
-        (service("SERVICE#pw_base_servers", json!({})), "field `service`: the item maps nothing"),
-        (service("SERVICE#pw_base_servers", json!({"service": "A", "service_bundle": "B"})), "give either service or service_bundle"),
-        (service("SERVICE#pw_base_servers", json!({"storage_roles": {"class1_free": "F"}})), "apply only to a storage"),
-        (service("SERVICE#PUBLIC_CLOUD#gcp", json!({"service": "G"})), "unknown public cloud vendor `gcp`"),
-        (service("SERVICE#PUBLIC_CLOUD#azure", json!({"service": "A", "free": true})), "field `free`: does not apply to public cloud"),
-        (service("SERVICE#Workstations", json!({"service": "W"})), "is not an offering item name"),
-        (service("SERVICE#pw_base_servers", json!({"service": ""})), "field `service`: invalid value"),
+        (
+            service("SERVICE#pw_base_servers", json!({})),
+            "field `service`: the item maps nothing",
+        ),
+        (
+            service(
+                "SERVICE#pw_base_servers",
+                json!({"service": "A", "service_bundle": "B"}),
+            ),
+            "give either service or service_bundle",
+        ),
+        (
+            service(
+                "SERVICE#pw_base_servers",
+                json!({"storage_roles": {"class1_free": "F"}}),
+            ),
+            "apply only to a storage",
+        ),
+        (
+            service("SERVICE#PUBLIC_CLOUD#gcp", json!({"service": "G"})),
+            "unknown public cloud vendor `gcp`",
+        ),
+        (
+            service(
+                "SERVICE#PUBLIC_CLOUD#azure",
+                json!({"service": "A", "free": true}),
+            ),
+            "field `free`: does not apply to public cloud",
+        ),
+        (
+            service("SERVICE#Workstations", json!({"service": "W"})),
+            "is not an offering item name",
+        ),
+        (
+            service("SERVICE#pw_base_servers", json!({"service": ""})),
+            "field `service`: invalid value",
+        ),
     ];
     for (result, expected) in errors {
         let e = result.expect_err(expected).to_string();
@@ -167,13 +277,24 @@ fn alert_mappings_take_labels_or_ids_and_check_dependencies() {
     assert_eq!(m.queue, Some(IdOrLabel::Id(5)));
     assert_eq!(m.priority, Some(IdOrLabel::Label("Critical".into())));
     assert_eq!(m.due_in_days, 3);
-    let e = AlertMapping::from_item("INTEGRATION#acme", "ALERT#BackupFailed", item(json!({"sub_issue_type": "Email"})))
-        .expect_err("needs issue type")
-        .to_string();
-    assert!(e.contains("field `sub_issue_type`: needs issue_type"), "{e}");
-    let e = AlertMapping::from_item("INTEGRATION#acme", "ALERT#BackupFailed", item(json!({"queue": true})))
-        .expect_err("bad type")
-        .to_string();
+    let e = AlertMapping::from_item(
+        "INTEGRATION#acme",
+        "ALERT#BackupFailed",
+        item(json!({"sub_issue_type": "Email"})),
+    )
+    .expect_err("needs issue type")
+    .to_string();
+    assert!(
+        e.contains("field `sub_issue_type`: needs issue_type"),
+        "{e}"
+    );
+    let e = AlertMapping::from_item(
+        "INTEGRATION#acme",
+        "ALERT#BackupFailed",
+        item(json!({"queue": true})),
+    )
+    .expect_err("bad type")
+    .to_string();
     assert!(e.contains("field `queue`: invalid type: boolean `true`, expected an id (a whole number) or a label"), "{e}");
 }
 

@@ -16,10 +16,15 @@ use sync_shared::aws::AwsClients;
 
 #[tokio::main]
 async fn main() -> Result<()> {
-    let integrations: usize = std::env::args().nth(1).map(|n| n.parse()).transpose()?.unwrap_or(10_000);
+    let integrations: usize = std::env::args()
+        .nth(1)
+        .map(|n| n.parse())
+        .transpose()?
+        .unwrap_or(10_000);
     let clients = AwsClients::from_env().await;
     let name = format!("bench-fanout-{}", Utc::now().timestamp());
-    let deployment = LocalDeployment::create(clients.clone(), &name, "acronis-autotask-sync/").await?;
+    let deployment =
+        LocalDeployment::create(clients.clone(), &name, "acronis-autotask-sync/").await?;
 
     let seeding = Instant::now();
     let items: Vec<WriteRequest> = (0..integrations)
@@ -53,10 +58,16 @@ async fn main() -> Result<()> {
                 .unwrap_or_default();
         }
     }
-    println!("seeded {integrations} enabled integrations in {:.2?}", seeding.elapsed());
+    println!(
+        "seeded {integrations} enabled integrations in {:.2?}",
+        seeding.elapsed()
+    );
 
     let memory_before = peak_memory_kib();
-    let slot = Utc.with_ymd_and_hms(2026, 11, 24, 12, 0, 0).single().context("time")?;
+    let slot = Utc
+        .with_ymd_and_hms(2026, 11, 24, 12, 0, 0)
+        .single()
+        .context("time")?;
     let started = Instant::now();
     let summary = deployment.tick(Job::Setup, slot).await?;
     let wall = started.elapsed();
@@ -73,18 +84,30 @@ async fn main() -> Result<()> {
         .and_then(|n| n.parse().ok())
         .unwrap_or(0);
 
-    println!("fan-out of job setup over {} integrations", summary.integrations);
+    println!(
+        "fan-out of job setup over {} integrations",
+        summary.integrations
+    );
     println!("  messages sent          {}", summary.messages_sent);
     println!("  messages on the queue  {queued}");
     println!("  SQS SendMessageBatch   {} calls", summary.sqs_calls);
-    println!("  DynamoDB Query         {} calls (ByState index pages)", summary.dynamodb_calls);
+    println!(
+        "  DynamoDB Query         {} calls (ByState index pages)",
+        summary.dynamodb_calls
+    );
     println!("  wall time              {:.2?}", wall);
-    println!("  throughput             {:.0} messages/s", summary.messages_sent as f64 / wall.as_secs_f64());
+    println!(
+        "  throughput             {:.0} messages/s",
+        summary.messages_sent as f64 / wall.as_secs_f64()
+    );
     println!(
         "  peak memory (VmHWM)    {} KiB (before fan-out {} KiB)",
         peak_memory_kib().unwrap_or(0),
         memory_before.unwrap_or(0)
     );
-    anyhow::ensure!(queued == integrations, "expected {integrations} messages, found {queued}");
+    anyhow::ensure!(
+        queued == integrations,
+        "expected {integrations} messages, found {queued}"
+    );
     Ok(())
 }

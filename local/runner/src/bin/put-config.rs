@@ -38,13 +38,15 @@ async fn main() -> Result<()> {
     let mut problems = Vec::new();
     for file in &files {
         let text = std::fs::read_to_string(file).with_context(|| format!("reading {file}"))?;
-        let value: serde_json::Value = serde_json::from_str(&text).with_context(|| format!("parsing {file}"))?;
+        let value: serde_json::Value =
+            serde_json::from_str(&text).with_context(|| format!("parsing {file}"))?;
         let values = match value {
             serde_json::Value::Array(values) => values,
             value => vec![value],
         };
         for value in values {
-            let item: Item = serde_dynamo::to_item(value).with_context(|| format!("converting an item of {file}"))?;
+            let item: Item = serde_dynamo::to_item(value)
+                .with_context(|| format!("converting an item of {file}"))?;
             match validate_user_item(&item) {
                 Ok(()) => items.push(item),
                 Err(e) => problems.push(format!("{file}: {e}")),
