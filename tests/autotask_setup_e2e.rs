@@ -248,6 +248,24 @@ async fn a_regular_users_credentials_stop_the_integration_with_f3s_message() {
     assert_eq!(stopped.state, IntegrationHealth::Stopped, "{stopped:?}");
     assert_eq!(stopped.message, F3_MESSAGE);
     assert!(rows_named(&sim, "UserDefinedFieldDefinitions", "Acronis PAYG").is_empty());
+
+    // The MSP puts an API user's credentials in the secret. The refused secret was dropped from
+    // the warm container's cache (its TTL is minutes), so the next run reads the new one.
+    put_secret(
+        &d.clients.secrets,
+        "acronis-autotask-sync/regular/autotask",
+        &json!({"username": API_USER, "secret": API_SECRET, "api_integration_code": API_CODE})
+            .to_string(),
+    )
+    .await
+    .expect("corrected secret");
+    run_setup(&d, 1).await;
+    let connected = status(&d, "regular").await;
+    assert_eq!(
+        connected.state,
+        IntegrationHealth::Connected,
+        "{connected:?}"
+    );
     sim.shutdown().await;
 }
 

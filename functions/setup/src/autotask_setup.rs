@@ -39,9 +39,10 @@ pub async fn run(
 ) -> Result<AutotaskSetup, JobError> {
     let options = ClientOptions::for_settings(&config.settings);
     let recorded = recorded_zone(ctx, &config.integration_id).await?;
+    let secret_name = &config.settings.autotask_secret_name;
     let client = match AutotaskClient::connect(options, credentials, recorded.clone()).await {
         Ok(client) => client,
-        Err(e) => return stop_or_fail(e, 1),
+        Err(e) => return stop_or_fail(ctx, secret_name, e, 1),
     };
     let outcome = set_up(ctx, config, &client, recorded.is_none()).await;
     let requests = client.request_count();
@@ -50,7 +51,7 @@ pub async fn run(
             setup.counts.insert("autotask_requests".into(), requests);
             Ok(setup)
         }
-        Err(SetupError::Autotask(e)) => stop_or_fail(e, requests),
+        Err(SetupError::Autotask(e)) => stop_or_fail(ctx, secret_name, e, requests),
         Err(SetupError::Job(e)) => Err(e),
     }
 }
@@ -72,8 +73,20 @@ impl From<sync_shared::StoreError> for SetupError {
     }
 }
 
-/// F2 and F3 stop the integration with their message; anything else fails the run.
-fn stop_or_fail(error: AutotaskError, requests: u64) -> Result<AutotaskSetup, JobError> {
+/// F2 and F3 stop the integration with their message; anything else fails the run. Refused
+/// credentials also drop the cached secret, so a corrected secret is read on the next run.
+fn stop_or_fail(
+    ctx: &WorkerContext,
+    secret_name: &str,
+    error: AutotaskError,
+    requests: u64,
+) -> Result<AutotaskSetup, JobError> {
+    if matches!(
+        error,
+        AutotaskError::Unauthorized { .. } | AutotaskError::ApiUserRequired { .. }
+    ) {
+        ctx.secrets.invalidate(secret_name);
+    }
     match error {
         AutotaskError::ZoneChanged { .. } | AutotaskError::ApiUserRequired { .. } => {
             Ok(AutotaskSetup {
