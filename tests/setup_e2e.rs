@@ -4,8 +4,8 @@ use chrono::{TimeZone, Utc};
 use e2e::{CapturedLogs, deployment};
 use local_runner::{LocalDeployment, put_secret};
 use serde_json::{Value, json};
-use sync_shared::Job;
 use sync_shared::status::{IntegrationHealth, RunState};
+use sync_shared::{Job, JobMessage};
 
 /// The simulators' example API user and API client: the credentials that connect.
 const AUTOTASK_SECRET_VALUES: [&str; 3] = [
@@ -284,5 +284,68 @@ async fn a_malformed_secret_and_a_bad_mapping_are_named() {
             "INTEGRATION#badmapping / SERVICE#pw_base_servers: field `servce_bundle`: unknown field"
         ),
         "{message}"
+    );
+}
+
+#[tokio::test]
+async fn only_enabled_integrations_are_scheduled_and_a_job_without_queue_is_refused() {
+    let services = Services::start().await;
+    let d = deployment("sched").await;
+    d.put_json_item(settings("on", &services))
+        .await
+        .expect("settings");
+    let mut off = settings("off", &services);
+    off["integration_state"] = json!("disabled");
+    d.put_json_item(off).await.expect("settings");
+    // Only SETTINGS items name integrations, whatever else carries the index attribute.
+    d.put_json_item(json!({"pk": "INTEGRATION#on", "sk": "NOTE", "integration_state": "enabled"}))
+        .await
+        .expect("other item");
+
+    let slot = Utc
+        .with_ymd_and_hms(2026, 11, 24, 14, 0, 0)
+        .single()
+        .expect("time");
+    let fan_out = d.tick(Job::Setup, slot).await.expect("tick");
+    assert_eq!(
+        (
+            fan_out.integrations,
+            fan_out.messages_sent,
+            fan_out.sqs_calls
+        ),
+        (1, 1, 1)
+    );
+    let batch = d.receive_batch(Job::Setup).await.expect("receive");
+    let bodies: Vec<JobMessage> = batch
+        .iter()
+        .map(|m| serde_json::from_str(m.body.as_deref().unwrap_or_default()).expect("body"))
+        .collect();
+    assert_eq!(
+        bodies
+            .iter()
+            .map(|m| m.integration_id.as_str())
+            .collect::<Vec<_>>(),
+        ["on"]
+    );
+    assert_eq!(
+        batch[0]
+            .attributes
+            .get("MessageGroupId")
+            .map(String::as_str),
+        Some("on")
+    );
+
+    let mut scheduler = d.scheduler();
+    scheduler.queues.0.clear();
+    let refused = scheduler
+        .fan_out(&scheduler::ScheduleInput {
+            job: Job::Setup,
+            scheduled_time: slot,
+        })
+        .await
+        .expect_err("no queue");
+    assert_eq!(
+        refused.to_string(),
+        "no queue is configured for job setup (set SETUP_QUEUE_URL)"
     );
 }

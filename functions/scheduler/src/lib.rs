@@ -43,6 +43,10 @@ pub enum SchedulerError {
         #[source]
         source: Box<dyn std::error::Error + Send + Sync>,
     },
+    #[error("no queue is configured for job {job} (set {variable})")]
+    NoQueue { job: Job, variable: &'static str },
+    #[error("cannot encode a message: {0}")]
+    Encode(String),
     #[error("{failed} messages to {queue_url} were still refused after {tries} tries: {reasons}")]
     Refused {
         queue_url: String,
@@ -90,15 +94,9 @@ impl Scheduler {
             .queues
             .0
             .get(&input.job)
-            .ok_or_else(|| SchedulerError::Refused {
-                queue_url: String::new(),
-                failed: 0,
-                tries: 0,
-                reasons: format!(
-                    "no queue is configured for job {} (set {})",
-                    input.job,
-                    input.job.queue_url_env()
-                ),
+            .ok_or(SchedulerError::NoQueue {
+                job: input.job,
+                variable: input.job.queue_url_env(),
             })?;
         let mut summary = FanOutSummary {
             job: Some(input.job),
@@ -205,22 +203,12 @@ fn entry(
     index: usize,
     message: &JobMessage,
 ) -> Result<SendMessageBatchRequestEntry, SchedulerError> {
-    let body = serde_json::to_string(message).map_err(|e| SchedulerError::Refused {
-        queue_url: String::new(),
-        failed: 1,
-        tries: 0,
-        reasons: format!("cannot encode a message: {e}"),
-    })?;
+    let body = serde_json::to_string(message).map_err(|e| SchedulerError::Encode(e.to_string()))?;
     SendMessageBatchRequestEntry::builder()
         .id(index.to_string())
         .message_body(body)
         .message_group_id(message.group_id())
         .message_deduplication_id(message.deduplication_id())
         .build()
-        .map_err(|e| SchedulerError::Refused {
-            queue_url: String::new(),
-            failed: 1,
-            tries: 0,
-            reasons: format!("cannot build a message: {e}"),
-        })
+        .map_err(|e| SchedulerError::Encode(e.to_string()))
 }
