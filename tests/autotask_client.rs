@@ -118,8 +118,10 @@ async fn paging_returns_each_of_1234_rows_exactly_once_with_both_methods() {
 async fn a_429_storm_ends_in_success_without_more_than_3_concurrent_calls() {
     let sim = sim_with_companies(ROWS).await;
     let client = connect(options(&sim)).await;
+    // Nearly a third of all calls throttled; retries must carry every reader through. (At 0.5,
+    // twelve 429s in a row for one of ~50 calls is a few-percent event: a flaky test.)
     sim.set_knobs(Knobs {
-        random_429_probability: 0.5,
+        random_429_probability: 0.3,
         rng_seed: 42,
         ..Knobs::default()
     });
