@@ -60,15 +60,7 @@ impl AcronisClient {
 
     /// Tenants by id, 100 per request.
     pub async fn tenants(&self, ids: &[String]) -> Result<Vec<Tenant>, AcronisError> {
-        let mut tenants = Vec::with_capacity(ids.len());
-        for chunk in ids.chunks(IDS_PER_REQUEST) {
-            let query = [("uuids", chunk.join(","))];
-            let page: Page<Tenant> = self
-                .json(ApiRequest::get(&format!("{AM}/tenants"), &query))
-                .await?;
-            tenants.extend(page.items);
-        }
-        Ok(tenants)
+        self.by_ids(&format!("{AM}/tenants"), "uuids", ids).await
     }
 
     /// Every offering item of one tenant, all editions.
@@ -100,15 +92,24 @@ impl AcronisClient {
 
     /// Usages of the current period for many tenants, 100 tenants per request.
     pub async fn usages(&self, tenant_ids: &[String]) -> Result<Vec<TenantUsages>, AcronisError> {
-        let mut rows = Vec::with_capacity(tenant_ids.len());
-        for chunk in tenant_ids.chunks(IDS_PER_REQUEST) {
-            let query = [("tenants", chunk.join(","))];
-            let page: Page<TenantUsages> = self
-                .json(ApiRequest::get(&format!("{AM}/tenants/usages"), &query))
-                .await?;
-            rows.extend(page.items);
+        self.by_ids(&format!("{AM}/tenants/usages"), "tenants", tenant_ids)
+            .await
+    }
+
+    /// A batch endpoint that takes ids in a query parameter, `IDS_PER_REQUEST` per request.
+    async fn by_ids<T: serde::de::DeserializeOwned>(
+        &self,
+        path: &str,
+        parameter: &str,
+        ids: &[String],
+    ) -> Result<Vec<T>, AcronisError> {
+        let mut items = Vec::with_capacity(ids.len());
+        for chunk in ids.chunks(IDS_PER_REQUEST) {
+            let query = [(parameter, chunk.join(","))];
+            let page: Page<T> = self.json(ApiRequest::get(path, &query)).await?;
+            items.extend(page.items);
         }
-        Ok(rows)
+        Ok(items)
     }
 
     /// Follows `paging.cursors.after`; follow-up requests carry only the cursor, which encodes

@@ -490,7 +490,8 @@ impl AutotaskClient {
                 body: body.cloned(),
             });
         }
-        let response = request.send().await.map_err(|e| {
+        // The URL is dropped from transport errors: the zone lookup's carries the username.
+        let transport = |e: reqwest::Error| {
             Failure::Error(
                 AutotaskError::Transport {
                     endpoint: endpoint.to_string(),
@@ -499,7 +500,8 @@ impl AutotaskClient {
                 },
                 None,
             )
-        })?;
+        };
+        let response = request.send().await.map_err(transport)?;
         let status = response.status();
         let retry_after = response
             .headers()
@@ -507,16 +509,7 @@ impl AutotaskClient {
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.trim().parse::<u64>().ok())
             .map(Duration::from_secs);
-        let bytes = response.bytes().await.map_err(|e| {
-            Failure::Error(
-                AutotaskError::Transport {
-                    endpoint: endpoint.to_string(),
-                    kind: transport_kind(&e),
-                    source: e.without_url(),
-                },
-                None,
-            )
-        })?;
+        let bytes = response.bytes().await.map_err(transport)?;
         if status == StatusCode::UNAUTHORIZED {
             return Err(Failure::Unauthorized {
                 endpoint: endpoint.to_string(),
