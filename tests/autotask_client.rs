@@ -434,3 +434,61 @@ async fn errors_name_no_secret_and_say_whether_to_retry() {
     assert!(!sync_shared::Classify::is_retryable(&job_error));
     sim.shutdown().await;
 }
+
+/// G5: once `ThresholdInformation` shows more than the budget share used, background calls are
+/// held back (counted for the run report); a foreground client and a higher share are not.
+#[tokio::test]
+async fn background_calls_slow_down_above_the_budget_share() {
+    let sim = sim_with_companies(10).await;
+    // Every authenticated call counts against this database's hour, ours and others'.
+    sim.set_hourly_threshold(100);
+    let budgeted = |background: bool, share: f64| {
+        let mut options = options(&sim);
+        options.background = background;
+        options.slow_down_above_share = share;
+        options.budget_check_every = 5;
+        options
+    };
+    let background = connect(budgeted(true, 0.5)).await;
+    let foreground = connect(budgeted(false, 0.5)).await;
+    let generous = connect(budgeted(true, 0.9)).await;
+    let read = |client: AutotaskClient| async move {
+        client
+            .query_all::<Company>(&Query::all().fields(&["companyName"]), Paging::NextPageUrl)
+            .await
+            .expect("companies are read");
+    };
+
+    // Under half the threshold: nobody is held back.
+    for _ in 0..10 {
+        read(background.clone()).await;
+    }
+    assert!(
+        sim.requests_this_hour() < 50,
+        "{}",
+        sim.requests_this_hour()
+    );
+    assert!(!background.is_slowed_down());
+    assert_eq!(background.slowed_call_count(), 0);
+
+    // Another tool spends the budget past half; the next check sees it.
+    for _ in 0..45 {
+        read(foreground.clone()).await;
+    }
+    let used = sim.requests_this_hour();
+    assert!((50..90).contains(&used), "between the two shares: {used}");
+    for _ in 0..10 {
+        read(background.clone()).await;
+        read(generous.clone()).await;
+    }
+    assert!(background.is_slowed_down(), "at {used} of 100 used");
+    assert!(
+        background.slowed_call_count() >= 5,
+        "{}",
+        background.slowed_call_count()
+    );
+    assert!(!foreground.is_slowed_down() && foreground.slowed_call_count() == 0);
+    assert_eq!(generous.slowed_call_count(), 0, "its share is 90%");
+    assert!(sim.requests_this_hour() < 100, "no call was refused");
+    sim.shutdown().await;
+}

@@ -166,6 +166,10 @@ async fn setup_creates_the_payg_udf_and_the_named_services_once_over_two_runs() 
     assert_eq!(counts["autotask_udfs_created"], 1, "{counts:?}");
     assert_eq!(counts["autotask_services_created"], 3, "{counts:?}");
     assert!(counts["autotask_requests"] > 0);
+    assert_eq!(
+        counts["autotask_slowed_calls"], 0,
+        "well under the budget share"
+    );
     assert!(
         first.message.contains("Autotask connected"),
         "{}",

@@ -49,6 +49,9 @@ pub async fn run(
     match outcome {
         Ok(mut setup) => {
             setup.counts.insert("autotask_requests".into(), requests);
+            setup
+                .counts
+                .insert("autotask_slowed_calls".into(), client.slowed_call_count());
             Ok(setup)
         }
         Err(SetupError::Autotask(e)) => stop_or_fail(ctx, secret_name, e, requests),
@@ -143,6 +146,12 @@ async fn set_up(
         threshold.current_timeframe_request_count,
         threshold.external_request_threshold
     )];
+    if client.is_slowed_down() {
+        notes.push(format!(
+            "background jobs slowed: more than {:.0}% of the hourly Autotask threshold is used (autotask_budget_share)",
+            settings.autotask_budget_share * 100.0
+        ));
+    }
     let verb = if settings.dry_run {
         "would create"
     } else {

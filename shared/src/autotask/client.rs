@@ -105,10 +105,12 @@ impl ClientOptions {
 
     /// For a job of the integration these settings belong to.
     pub fn for_settings(settings: &Settings) -> Self {
-        ClientOptions::new(
+        let mut options = ClientOptions::new(
             zone_lookup_root(settings.autotask_zone_lookup_url.as_deref()),
             settings.autotask_integration_name.clone(),
-        )
+        );
+        options.slow_down_above_share = settings.autotask_budget_share;
+        options
     }
 
     /// Short delays, for tests.
@@ -161,6 +163,7 @@ struct Inner {
     semaphores: Mutex<HashMap<String, Arc<Semaphore>>>,
     requests: AtomicU64,
     slow_down: AtomicBool,
+    slowed_calls: AtomicU64,
     sent: Mutex<Vec<SentRequest>>,
     picklists: Mutex<HashMap<(String, String), Vec<PicklistValue>>>,
 }
@@ -186,6 +189,7 @@ impl AutotaskClient {
                 semaphores: Mutex::new(HashMap::new()),
                 requests: AtomicU64::new(0),
                 slow_down: AtomicBool::new(false),
+                slowed_calls: AtomicU64::new(0),
                 sent: Mutex::new(Vec::new()),
                 picklists: Mutex::new(HashMap::new()),
             }),
@@ -229,6 +233,11 @@ impl AutotaskClient {
     /// Whether background calls are currently slowed for the hourly budget.
     pub fn is_slowed_down(&self) -> bool {
         self.inner.slow_down.load(Ordering::Relaxed)
+    }
+
+    /// Calls held back for the hourly budget so far (the run report's `autotask_slowed_calls`).
+    pub fn slowed_call_count(&self) -> u64 {
+        self.inner.slowed_calls.load(Ordering::Relaxed)
     }
 
     async fn discover_zone(&self) -> Result<String, AutotaskError> {
@@ -408,6 +417,7 @@ impl AutotaskClient {
             let endpoint = format!("{method} {}", path.split('?').next().unwrap_or(&path));
             let object = endpoint_object(&path);
             if self.inner.options.background && self.is_slowed_down() {
+                self.inner.slowed_calls.fetch_add(1, Ordering::Relaxed);
                 tokio::time::sleep(self.inner.options.slow_down_delay).await;
             }
             let outcome = {
@@ -910,4 +920,51 @@ fn decode<T: DeserializeOwned>(endpoint: &str, value: Value) -> Result<T, Autota
         endpoint: endpoint.to_string(),
         problem: e.to_string(),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use secrecy::SecretString;
+
+    async fn offline_client() -> AutotaskClient {
+        let credentials = AutotaskCredentials {
+            username: SecretString::from("user".to_string()),
+            secret: SecretString::from("secret".to_string()),
+            api_integration_code: SecretString::from("code".to_string()),
+        };
+        // A recorded zone: connecting makes no call.
+        AutotaskClient::connect(
+            ClientOptions::new("http://127.0.0.1:9/", "test"),
+            credentials,
+            Some("http://127.0.0.1:9/ATServicesRest/".into()),
+        )
+        .await
+        .expect("no call is made")
+    }
+
+    #[tokio::test]
+    async fn backoff_grows_with_jitter_and_honours_retry_after_up_to_its_cap() {
+        let client = offline_client().await;
+        for attempt in 1..=8 {
+            let exponential =
+                (Duration::from_millis(500) * (1 << (attempt - 1))).min(Duration::from_secs(30));
+            let delay = client.backoff(attempt, None);
+            assert!(
+                delay >= exponential / 2 && delay <= exponential,
+                "attempt {attempt}: {delay:?}"
+            );
+        }
+        assert_eq!(
+            client.backoff(1, Some(Duration::from_secs(7))),
+            Duration::from_secs(7),
+            "a longer Retry-After wins"
+        );
+        assert_eq!(
+            client.backoff(1, Some(Duration::from_secs(3600))),
+            Duration::from_secs(120),
+            "but one answer cannot park a job for an hour"
+        );
+        assert!(client.backoff(8, Some(Duration::ZERO)) >= Duration::from_secs(15));
+    }
 }

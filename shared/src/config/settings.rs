@@ -33,6 +33,10 @@ pub struct Settings {
     /// Where Autotask zone discovery starts (F2); a simulator or test double can stand in.
     #[serde(default)]
     pub autotask_zone_lookup_url: Option<String>,
+    /// G5: share of the database's hourly Autotask request threshold above which this
+    /// integration's background jobs slow down, leaving the rest to people and other tools.
+    #[serde(default = "default_autotask_budget_share")]
+    pub autotask_budget_share: f64,
     /// G1: every job stores the writes it would make instead of making them.
     #[serde(default)]
     pub dry_run: bool,
@@ -49,6 +53,10 @@ pub struct Settings {
     /// F11: the storage (Acronis infra id) for customers whose contracts name none.
     #[serde(default)]
     pub default_storage_infra_id: Option<String>,
+}
+
+pub fn default_autotask_budget_share() -> f64 {
+    0.5
 }
 
 pub fn default_integration_name() -> String {
@@ -230,6 +238,15 @@ impl Settings {
                     format!("`{url}` is not an http(s) URL"),
                 );
             }
+        }
+        if !(0.05..=1.0).contains(&self.autotask_budget_share) {
+            return bad(
+                "autotask_budget_share",
+                format!(
+                    "{} is out of range; allowed: 0.05 to 1.0 (a share of the hourly threshold)",
+                    self.autotask_budget_share
+                ),
+            );
         }
         if self.features.two_way_sync && self.features.default_allocation_code.is_none() {
             return bad(

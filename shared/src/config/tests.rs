@@ -45,6 +45,22 @@ fn minimal_settings_take_the_documented_defaults() {
     );
     assert!(!s.deprovisioning.zero_quotas_without_active_additions);
     assert_eq!(s.autotask_integration_name, "acronis-autotask-sync");
+    assert_eq!(s.autotask_budget_share, 0.5);
+}
+
+#[test]
+fn a_budget_share_outside_its_range_is_named() {
+    let e = settings_error(json!({"autotask_budget_share": 1.5}));
+    assert_eq!(
+        e,
+        "item INTEGRATION#acme / SETTINGS: field `autotask_budget_share`: 1.5 is out of range; allowed: 0.05 to 1.0 (a share of the hourly threshold)"
+    );
+    let share = Settings::from_item(
+        "INTEGRATION#acme",
+        item(settings(json!({"autotask_budget_share": 0.8}))),
+    )
+    .expect("valid");
+    assert_eq!(share.autotask_budget_share, 0.8);
 }
 
 #[test]
