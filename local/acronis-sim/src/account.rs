@@ -9,7 +9,7 @@ use crate::Shared;
 use crate::errors::ApiError;
 use crate::model::{
     APPLICATIONS, IssuedToken, OfferingItem, Quota, SimState, Tenant, User, am_time, is_uuid,
-    new_uuid,
+    new_uuid, usage_rows_of,
 };
 use crate::routes::{Api, Ctx, Reply};
 
@@ -1292,7 +1292,7 @@ pub(crate) fn batch_offering_items(shared: &Shared, ctx: &Ctx) -> Result<Reply, 
         })
         .filter(|i| names.as_ref().is_none_or(|n| n.contains(&i.catalogue.name)))
         .collect();
-    matching.sort_by_key(|i| {
+    matching.sort_by_cached_key(|i| {
         (
             depth(&i.tenant_id),
             state.tenants.get(&i.tenant_id).map_or(0, |t| t.sequence),
@@ -1345,17 +1345,10 @@ pub(crate) fn tenant_infras(shared: &Shared, ctx: &Ctx) -> Result<Reply, ApiErro
 
 // ---------------------------------------------------------------- usages
 
-fn filtered_usages(
-    state: &SimState,
-    tenant: &Tenant,
-    ctx: &Ctx,
-    now: chrono::DateTime<chrono::Utc>,
-) -> Vec<Value> {
+fn filtered_usages(ctx: &Ctx, rows: Vec<Value>) -> Vec<Value> {
     let usage_names = comma_list(ctx.query("usage_names"));
     let editions = comma_list(ctx.query("editions"));
-    state
-        .usage_rows(tenant, &SimState::range_start(now))
-        .into_iter()
+    rows.into_iter()
         .filter(|row| {
             usage_names
                 .as_ref()
@@ -1375,7 +1368,8 @@ pub(crate) fn tenant_usages(shared: &Shared, ctx: &Ctx) -> Result<Reply, ApiErro
     let state = shared.state();
     let tenant = state.live_tenant(tenant_id)?;
     ensure_access(&state, &principal, tenant_id)?;
-    ok(json!({"items": filtered_usages(&state, tenant, ctx, now)}))
+    let rows = state.usage_rows(tenant, &SimState::range_start(now));
+    ok(json!({"items": filtered_usages(ctx, rows)}))
 }
 
 pub(crate) fn batch_usages(shared: &Shared, ctx: &Ctx) -> Result<Reply, ApiError> {
@@ -1387,15 +1381,17 @@ pub(crate) fn batch_usages(shared: &Shared, ctx: &Ctx) -> Result<Reply, ApiError
             "tenants must be a comma-separated list of UUIDs.",
         ));
     }
-    let now = shared.now();
+    let range_start = SimState::range_start(shared.now());
     let state = shared.state();
+    let ids: Vec<&str> = tenants.iter().map(String::as_str).collect();
+    let mut by_tenant = state.items_and_usages_of(&ids);
     let mut items = Vec::new();
     for tenant_id in &tenants {
         let tenant = state.live_tenant(tenant_id)?;
         ensure_access(&state, &principal, tenant_id)?;
-        items.push(
-            json!({"tenant": tenant_id, "usages": filtered_usages(&state, tenant, ctx, now)}),
-        );
+        let (offering_items, usages) = by_tenant.remove(tenant_id.as_str()).unwrap_or_default();
+        let rows = usage_rows_of(tenant, &offering_items, &usages, &range_start);
+        items.push(json!({"tenant": tenant_id, "usages": filtered_usages(ctx, rows)}));
     }
     ok(json!({"items": items}))
 }

@@ -727,70 +727,29 @@ impl SimState {
 
     /// Usage rows of a tenant: one per offering item, plus free-standing usages tests have set.
     pub fn usage_rows(&self, tenant: &Tenant, range_start: &str) -> Vec<Value> {
-        let mut rows = Vec::new();
-        let row = |catalogue: &CatalogueItem,
-                   infra_id: Option<&str>,
-                   offering_item: Option<Value>| {
-            let usage = self.usage_of(&tenant.id, &catalogue.name, infra_id);
-            let value = usage.map_or(0, |u| u.value);
-            let mut row = json!({
-                "application_id": catalogue.application_id, "name": catalogue.name, "edition": catalogue.edition,
-                "usage_name": catalogue.usage_name, "type": catalogue.item_type,
-                "measurement_unit": catalogue.measurement_unit, "tenant_uuid": tenant.id,
-                "tenant_id": tenant.numeric_id, "range_start": range_start, "value": value,
-                "absolute_value": usage.and_then(|u| u.absolute_value).unwrap_or(value),
-            });
-            if let Some(infra_id) = infra_id {
-                row["infra_id"] = json!(infra_id);
-            }
-            if let Some(offering_item) = offering_item {
-                row["offering_item"] = offering_item;
-            }
-            row
-        };
-        for item in self
-            .offering_items
+        let mut by_tenant = self.items_and_usages_of(&[tenant.id.as_str()]);
+        let (items, usages) = by_tenant.remove(tenant.id.as_str()).unwrap_or_default();
+        usage_rows_of(tenant, &items, &usages, range_start)
+    }
+
+    /// The offering items and usages of some tenants, in one pass over each list (batch reads
+    /// ask for a hundred tenants at a time).
+    pub fn items_and_usages_of<'s>(&'s self, tenant_ids: &[&str]) -> TenantItemsAndUsages<'s> {
+        let mut by_tenant: TenantItemsAndUsages<'s> = tenant_ids
             .iter()
-            .filter(|i| i.tenant_id == tenant.id)
-        {
-            let mut offering_item = json!({"status": i32::from(item.enabled)});
-            if let Some(quota) = item.quota_json() {
-                offering_item["quota"] = quota;
-            }
-            rows.push(row(
-                &item.catalogue,
-                item.infra_id.as_deref(),
-                Some(offering_item),
-            ));
-        }
-        for usage in self.usages.iter().filter(|u| u.tenant_id == tenant.id) {
-            let has_item = self
-                .offering_items
-                .iter()
-                .any(|i| i.tenant_id == tenant.id && i.catalogue.name == usage.name);
-            if !has_item {
-                let bare = CatalogueItem {
-                    application_id: CYBER_PROTECTION_APP_ID.into(),
-                    name: usage.name.clone(),
-                    edition: None,
-                    usage_name: usage.name.clone(),
-                    item_type: if usage.infra_id.is_some() {
-                        "infra"
-                    } else {
-                        "count"
-                    }
-                    .into(),
-                    measurement_unit: if usage.name.contains("storage") {
-                        "bytes"
-                    } else {
-                        "quantity"
-                    }
-                    .into(),
-                };
-                rows.push(row(&bare, usage.infra_id.as_deref(), None));
+            .map(|id| (id.to_string(), (Vec::new(), Vec::new())))
+            .collect();
+        for item in &self.offering_items {
+            if let Some((items, _)) = by_tenant.get_mut(item.tenant_id.as_str()) {
+                items.push(item);
             }
         }
-        rows
+        for usage in &self.usages {
+            if let Some((_, usages)) = by_tenant.get_mut(usage.tenant_id.as_str()) {
+                usages.push(usage);
+            }
+        }
+        by_tenant
     }
 
     pub fn range_start(now: DateTime<Utc>) -> String {
@@ -892,4 +851,74 @@ impl SimState {
         alert.deleted_ns = Some(ns);
         Ok(())
     }
+}
+
+/// Per tenant id: its offering items and its usages.
+pub type TenantItemsAndUsages<'s> =
+    std::collections::HashMap<String, (Vec<&'s OfferingItem>, Vec<&'s UsageUpdate>)>;
+
+/// Usage rows of a tenant: one per offering item, plus free-standing usages tests have set.
+pub fn usage_rows_of(
+    tenant: &Tenant,
+    items: &[&OfferingItem],
+    usages: &[&UsageUpdate],
+    range_start: &str,
+) -> Vec<Value> {
+    let mut rows = Vec::new();
+    let row = |catalogue: &CatalogueItem, infra_id: Option<&str>, offering_item: Option<Value>| {
+        let usage = usages
+            .iter()
+            .find(|u| u.name == catalogue.name && u.infra_id.as_deref() == infra_id);
+        let value = usage.map_or(0, |u| u.value);
+        let mut row = json!({
+            "application_id": catalogue.application_id, "name": catalogue.name, "edition": catalogue.edition,
+            "usage_name": catalogue.usage_name, "type": catalogue.item_type,
+            "measurement_unit": catalogue.measurement_unit, "tenant_uuid": tenant.id,
+            "tenant_id": tenant.numeric_id, "range_start": range_start, "value": value,
+            "absolute_value": usage.and_then(|u| u.absolute_value).unwrap_or(value),
+        });
+        if let Some(infra_id) = infra_id {
+            row["infra_id"] = json!(infra_id);
+        }
+        if let Some(offering_item) = offering_item {
+            row["offering_item"] = offering_item;
+        }
+        row
+    };
+    for item in items {
+        let mut offering_item = json!({"status": i32::from(item.enabled)});
+        if let Some(quota) = item.quota_json() {
+            offering_item["quota"] = quota;
+        }
+        rows.push(row(
+            &item.catalogue,
+            item.infra_id.as_deref(),
+            Some(offering_item),
+        ));
+    }
+    for usage in usages {
+        let has_item = items.iter().any(|i| i.catalogue.name == usage.name);
+        if !has_item {
+            let bare = CatalogueItem {
+                application_id: CYBER_PROTECTION_APP_ID.into(),
+                name: usage.name.clone(),
+                edition: None,
+                usage_name: usage.name.clone(),
+                item_type: if usage.infra_id.is_some() {
+                    "infra"
+                } else {
+                    "count"
+                }
+                .into(),
+                measurement_unit: if usage.name.contains("storage") {
+                    "bytes"
+                } else {
+                    "quantity"
+                }
+                .into(),
+            };
+            rows.push(row(&bare, usage.infra_id.as_deref(), None));
+        }
+    }
+    rows
 }
