@@ -3,7 +3,7 @@
 
 use std::collections::BTreeSet;
 
-use autotask_sim::{AutotaskSim, Knobs, Seed, SimConfig, SimUser, UserKind};
+use autotask_sim::{AutotaskSim, Knobs, Seed, SimConfig, SimUser};
 use secrecy::SecretString;
 use serde_json::{Value, json};
 use sync_shared::autotask::{
@@ -28,12 +28,8 @@ fn credentials(user: &str, secret: &str, code: &str) -> AutotaskCredentials {
 async fn sim_with_companies(rows: usize) -> AutotaskSim {
     let mut seed = Seed::default();
     seed.users.push(SimUser {
-        user_name: USER.into(),
-        secret: SECRET.into(),
-        kind: UserKind::Api,
-        integration_code: Some(CODE.into()),
-        integration_vendor: None,
         resource_id: Some(29_682_001),
+        ..SimUser::api(USER, SECRET, CODE)
     });
     let sim = AutotaskSim::start(SimConfig {
         seed,

@@ -4,7 +4,7 @@
 #[path = "acronis_support.rs"]
 mod acronis_support;
 
-use autotask_sim::{AutotaskSim, Seed, SimConfig, SimUser, UserKind};
+use autotask_sim::{AutotaskSim, Seed, SimConfig, SimUser};
 use chrono::{DateTime, TimeZone, Utc};
 use e2e::deployment;
 use local_runner::{LocalDeployment, put_secret};
@@ -26,22 +26,10 @@ const SERVICES: [&str; 3] = [
 
 async fn simulator() -> AutotaskSim {
     let mut seed = Seed::default();
-    seed.users.push(SimUser {
-        user_name: API_USER.into(),
-        secret: API_SECRET.into(),
-        kind: UserKind::Api,
-        integration_code: Some(API_CODE.into()),
-        integration_vendor: None,
-        resource_id: None,
-    });
-    seed.users.push(SimUser {
-        user_name: REGULAR_USER.into(),
-        secret: "ui-password".into(),
-        kind: UserKind::Regular,
-        integration_code: None,
-        integration_vendor: None,
-        resource_id: None,
-    });
+    seed.users
+        .push(SimUser::api(API_USER, API_SECRET, API_CODE));
+    seed.users
+        .push(SimUser::regular(REGULAR_USER, "ui-password"));
     let sim = AutotaskSim::start(SimConfig {
         seed,
         ..SimConfig::default()

@@ -59,6 +59,32 @@ pub struct SimUser {
     pub resource_id: Option<i64>,
 }
 
+impl SimUser {
+    /// An API user whose tracking identifier carries `integration_code`.
+    pub fn api(user_name: &str, secret: &str, integration_code: &str) -> SimUser {
+        SimUser {
+            user_name: user_name.into(),
+            secret: secret.into(),
+            kind: UserKind::Api,
+            integration_code: Some(integration_code.into()),
+            integration_vendor: None,
+            resource_id: None,
+        }
+    }
+
+    /// A person's login: the API refuses it.
+    pub fn regular(user_name: &str, secret: &str) -> SimUser {
+        SimUser {
+            user_name: user_name.into(),
+            secret: secret.into(),
+            kind: UserKind::Regular,
+            integration_code: None,
+            integration_vendor: None,
+            resource_id: None,
+        }
+    }
+}
+
 /// A stored ContractServiceAdjustment / ContractServiceBundleAdjustment (create-only entities).
 #[derive(Debug, Clone, PartialEq)]
 pub struct AppliedAdjustment {

@@ -146,12 +146,8 @@ async fn start_autotask_sim() -> Result<autotask_sim::AutotaskSim> {
         ),
     ] {
         seed.users.push(autotask_sim::SimUser {
-            user_name: user.into(),
-            secret: secret.into(),
-            kind: autotask_sim::UserKind::Api,
-            integration_code: Some(code.into()),
             integration_vendor: Some("Custom (Internal Integration)".into()),
-            resource_id: None,
+            ..autotask_sim::SimUser::api(user, secret, code)
         });
     }
     let sim = autotask_sim::AutotaskSim::start(autotask_sim::SimConfig {

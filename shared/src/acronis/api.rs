@@ -141,8 +141,9 @@ impl AcronisClient {
         tenant_id: &str,
         desire: impl Fn(&[OfferingItem]) -> Vec<DesiredOfferingItem>,
     ) -> Result<OfferingItemsUpdate, AcronisError> {
-        let attempts = self.options().version_conflict_attempts.max(1);
-        for attempt in 1..=attempts {
+        let path = format!("{AM}/tenants/{tenant_id}/offering_items");
+        let what = || format!("offering items of tenant {tenant_id}");
+        self.until_versions_match(what, async |attempt| {
             let current = self.offering_items(tenant_id).await?;
             let changes = changes_needed(&current, &desire(&current));
             if changes.is_empty() {
@@ -155,29 +156,19 @@ impl AcronisClient {
                 offering_items: changes,
             })
             .unwrap_or(Value::Null);
-            let path = format!("{AM}/tenants/{tenant_id}/offering_items");
-            let written: Result<Page<OfferingItem>, _> = self
+            let page: Page<OfferingItem> = self
                 .json(ApiRequest {
                     method: Method::PUT,
                     body: Some(&body),
                     ..ApiRequest::get(&path, &[])
                 })
-                .await;
-            match written {
-                Ok(page) => {
-                    return Ok(OfferingItemsUpdate {
-                        changed: page.items,
-                        attempts: attempt,
-                    });
-                }
-                Err(error) if error.is_version_mismatch() => self.after_conflict().await,
-                Err(error) => return Err(error),
-            }
-        }
-        Err(AcronisError::VersionConflict {
-            what: format!("offering items of tenant {tenant_id}"),
-            attempts,
+                .await?;
+            Ok(OfferingItemsUpdate {
+                changed: page.items,
+                attempts: attempt,
+            })
         })
+        .await
     }
 
     /// [`AcronisClient::update_offering_items`] with a fixed desired state.
@@ -197,52 +188,62 @@ impl AcronisClient {
         enabled: bool,
     ) -> Result<Tenant, AcronisError> {
         let path = format!("{AM}/tenants/{tenant_id}");
-        let attempts = self.options().version_conflict_attempts.max(1);
-        for _ in 0..attempts {
-            let tenant = self.tenant(tenant_id).await?;
-            if tenant.enabled == enabled {
-                return Ok(tenant);
-            }
-            let body = serde_json::json!({"version": tenant.version, "enabled": enabled});
-            let written = self
-                .json(ApiRequest {
+        self.until_versions_match(
+            || format!("tenant {tenant_id}"),
+            async |_| {
+                let tenant = self.tenant(tenant_id).await?;
+                if tenant.enabled == enabled {
+                    return Ok(tenant);
+                }
+                let body = serde_json::json!({"version": tenant.version, "enabled": enabled});
+                self.json(ApiRequest {
                     method: Method::PUT,
                     body: Some(&body),
                     ..ApiRequest::get(&path, &[])
                 })
-                .await;
-            match written {
-                Err(error) if error.is_version_mismatch() => self.after_conflict().await,
-                other => return other,
-            }
-        }
-        Err(AcronisError::VersionConflict {
-            what: format!("tenant {tenant_id}"),
-            attempts,
-        })
+                .await
+            },
+        )
+        .await
     }
 
     /// Deletes a tenant (`DELETE /tenants/{id}?version=`). The platform refuses an enabled
     /// tenant with error 1006; disable it first ([`AcronisClient::set_tenant_enabled`]).
     pub async fn delete_tenant(&self, tenant_id: &str) -> Result<(), AcronisError> {
         let path = format!("{AM}/tenants/{tenant_id}");
-        let attempts = self.options().version_conflict_attempts.max(1);
-        for _ in 0..attempts {
-            let tenant = self.tenant(tenant_id).await?;
-            let query = [("version", tenant.version.to_string())];
-            let deleted = self
-                .send(ApiRequest {
+        self.until_versions_match(
+            || format!("tenant {tenant_id}"),
+            async |_| {
+                let tenant = self.tenant(tenant_id).await?;
+                let query = [("version", tenant.version.to_string())];
+                self.send(ApiRequest {
                     method: Method::DELETE,
                     ..ApiRequest::get(&path, &query)
                 })
-                .await;
-            match deleted {
+                .await
+                .map(|_| ())
+            },
+        )
+        .await
+    }
+
+    /// Runs read-then-write rounds (numbered from 1) until one is not refused for a stale
+    /// version: another writer changed the object since our read, so the next round reads it
+    /// again. Gives up (retryable) after `version_conflict_attempts` rounds.
+    async fn until_versions_match<T>(
+        &self,
+        what: impl FnOnce() -> String,
+        mut round: impl AsyncFnMut(u32) -> Result<T, AcronisError>,
+    ) -> Result<T, AcronisError> {
+        let attempts = self.options().version_conflict_attempts.max(1);
+        for attempt in 1..=attempts {
+            match round(attempt).await {
                 Err(error) if error.is_version_mismatch() => self.after_conflict().await,
-                other => return other.map(|_| ()),
+                other => return other,
             }
         }
         Err(AcronisError::VersionConflict {
-            what: format!("tenant {tenant_id}"),
+            what: what(),
             attempts,
         })
     }

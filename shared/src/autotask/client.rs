@@ -529,15 +529,18 @@ impl AutotaskClient {
         if status == StatusCode::NOT_FOUND && *method == Method::GET {
             return Ok(None);
         }
-        if !status.is_success() {
-            return Err(Failure::Error(
+        let api_error = |retry_after| {
+            Failure::Error(
                 AutotaskError::Api {
                     endpoint: endpoint.to_string(),
                     status: status.as_u16(),
                     messages: error_messages(&bytes),
                 },
                 retry_after,
-            ));
+            )
+        };
+        if !status.is_success() {
+            return Err(api_error(retry_after));
         }
         let value: Value = serde_json::from_slice(&bytes).map_err(|e| {
             Failure::Error(
@@ -552,14 +555,7 @@ impl AutotaskClient {
         if let Some(errors) = value.get("errors").and_then(Value::as_array)
             && !errors.is_empty()
         {
-            return Err(Failure::Error(
-                AutotaskError::Api {
-                    endpoint: endpoint.to_string(),
-                    status: status.as_u16(),
-                    messages: error_messages(&bytes),
-                },
-                None,
-            ));
+            return Err(api_error(None));
         }
         Ok(Some(value))
     }

@@ -8,7 +8,7 @@
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
-use autotask_sim::{AutotaskSim, Knobs, Seed, SimConfig, SimUser, UserKind};
+use autotask_sim::{AutotaskSim, Knobs, Seed, SimConfig, SimUser};
 use secrecy::SecretString;
 use serde_json::json;
 use sync_shared::autotask::{
@@ -102,14 +102,7 @@ async fn main() -> Result<()> {
 
 async fn seeded_simulator() -> Result<AutotaskSim> {
     let mut seed = Seed::default();
-    seed.users.push(SimUser {
-        user_name: USER.into(),
-        secret: SECRET.into(),
-        kind: UserKind::Api,
-        integration_code: Some(CODE.into()),
-        integration_vendor: None,
-        resource_id: None,
-    });
+    seed.users.push(SimUser::api(USER, SECRET, CODE));
     let sim = AutotaskSim::start(SimConfig {
         seed,
         ..SimConfig::default()
