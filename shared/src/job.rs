@@ -10,21 +10,34 @@ use sha2::{Digest, Sha256};
 pub enum Job {
     /// Validates configuration and secrets and checks the connections (F2–F4).
     Setup,
+    /// Customer tenants and prepaid quotas from Autotask contracts (F11, F12, F16–F18, F21).
+    Provisioning,
 }
 
 impl Job {
-    pub const ALL: [Job; 1] = [Job::Setup];
+    pub const ALL: [Job; 2] = [Job::Setup, Job::Provisioning];
 
     pub fn as_str(self) -> &'static str {
         match self {
             Job::Setup => "setup",
+            Job::Provisioning => "provisioning",
         }
     }
 
-    /// The environment variable that holds this job's queue URL.
+    /// The environment variable that holds this job's queue URL (the planner's messages).
     pub fn queue_url_env(self) -> &'static str {
         match self {
             Job::Setup => "SETUP_QUEUE_URL",
+            Job::Provisioning => "PROVISIONING_QUEUE_URL",
+        }
+    }
+
+    /// Jobs that plan per integration and apply per customer have a second queue for the
+    /// apply messages; this names the variable that holds its URL.
+    pub fn apply_queue_url_env(self) -> Option<&'static str> {
+        match self {
+            Job::Setup => None,
+            Job::Provisioning => Some("PROVISIONING_APPLY_QUEUE_URL"),
         }
     }
 }

@@ -2,11 +2,14 @@
 //! store (status, runs), secrets, the job messages and the SQS FIFO worker runtime.
 
 pub mod acronis;
+pub mod apply;
 pub mod autotask;
 pub mod aws;
 pub mod config;
 pub mod error;
 pub mod job;
+pub mod plan;
+pub mod queue;
 pub mod secrets;
 pub mod status;
 pub mod store;

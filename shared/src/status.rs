@@ -58,9 +58,53 @@ pub struct IntegrationStatus {
     pub updated_at: DateTime<Utc>,
     #[serde(default)]
     pub jobs: BTreeMap<String, JobStatus>,
+    /// Per-customer (contract, alert) problems, keyed `<job>:<target>`: what a planner found
+    /// (F18 conflicts, F21 exclusions, warnings) and applies that failed for good.
+    #[serde(default)]
+    pub customers: BTreeMap<String, CustomerIssue>,
     /// Optimistic lock: every write expects the version it read.
     #[serde(default)]
     pub version: u64,
+}
+
+/// One target's problem, as the status shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CustomerIssue {
+    pub job: Job,
+    /// The target's key (the Autotask company id for provisioning).
+    pub target: String,
+    pub name: String,
+    pub kind: IssueKind,
+    pub message: String,
+    pub at: DateTime<Utc>,
+    /// Whether the planner or an applier found it.
+    pub source: IssueSource,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum IssueKind {
+    /// Nothing was changed for the target; a person must act.
+    Error,
+    /// The target is deliberately left alone (F21); the message says why.
+    Excluded,
+    /// The target was provisioned, but not all of it (e.g. an advanced pack left off).
+    Warning,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum IssueSource {
+    Planner,
+    Applier,
+}
+
+/// At most this many target issues are kept in the status item (400 KB limit); the planner's
+/// counts still give the totals.
+pub const MAX_CUSTOMER_ISSUES: usize = 500;
+
+pub fn customer_issue_key(job: Job, target: &str) -> String {
+    format!("{job}:{target}")
 }
 
 /// What a job run reports when it finishes without error.
@@ -79,6 +123,7 @@ impl IntegrationStatus {
             message: String::new(),
             updated_at: now,
             jobs: BTreeMap::new(),
+            customers: BTreeMap::new(),
             version: 0,
         }
     }
@@ -109,6 +154,28 @@ impl IntegrationStatus {
         entry.consecutive_failures += 1;
         entry.last_error = Some(error.to_string());
         self.settle(now);
+    }
+
+    /// A planner run's issues replace its previous ones. Applier failures stay only for targets
+    /// the planner sends to apply again (the new apply settles them).
+    pub fn set_planner_issues(
+        &mut self,
+        job: Job,
+        issues: Vec<CustomerIssue>,
+        targets_to_apply: &std::collections::HashSet<String>,
+    ) {
+        self.customers.retain(|_, issue| {
+            issue.job != job
+                || (issue.source == IssueSource::Applier
+                    && targets_to_apply.contains(&issue.target))
+        });
+        for issue in issues {
+            if self.customers.len() >= MAX_CUSTOMER_ISSUES {
+                break;
+            }
+            self.customers
+                .insert(customer_issue_key(job, &issue.target), issue);
+        }
     }
 
     pub fn consecutive_failures(&self, job: Job) -> u32 {

@@ -327,14 +327,14 @@ pub fn run_sk(run_id: &str) -> String {
     format!("{RUN_PREFIX}{run_id}")
 }
 
-fn is_condition_failure<R>(
+pub(crate) fn is_condition_failure<R>(
     err: &aws_sdk_dynamodb::error::SdkError<aws_sdk_dynamodb::operation::put_item::PutItemError, R>,
 ) -> bool {
     err.as_service_error()
         .is_some_and(|e| e.is_conditional_check_failed_exception())
 }
 
-fn encode<T: Serialize>(value: &T) -> Result<Item, StoreError> {
+pub(crate) fn encode<T: Serialize>(value: &T) -> Result<Item, StoreError> {
     serde_dynamo::to_item(value).map_err(|e| StoreError::Decode {
         pk: String::new(),
         sk: String::new(),
@@ -342,7 +342,11 @@ fn encode<T: Serialize>(value: &T) -> Result<Item, StoreError> {
     })
 }
 
-fn decode<T: DeserializeOwned>(pk: &str, sk: &str, mut item: Item) -> Result<T, StoreError> {
+pub(crate) fn decode<T: DeserializeOwned>(
+    pk: &str,
+    sk: &str,
+    mut item: Item,
+) -> Result<T, StoreError> {
     item.remove(schema::PK);
     item.remove(schema::SK);
     serde_dynamo::from_item(item).map_err(|e| StoreError::Decode {

@@ -2,14 +2,12 @@
 //! message on that job's FIFO queue.
 
 use std::collections::HashMap;
-use std::time::Duration;
 
-use aws_sdk_sqs::types::SendMessageBatchRequestEntry;
 use chrono::{DateTime, Utc};
-use futures::stream::{self, StreamExt, TryStreamExt};
 use serde::{Deserialize, Serialize};
 use sync_shared::config::validate_integration_id;
-use sync_shared::error::{StoreError, error_chain, sdk_error_is_retryable};
+use sync_shared::error::StoreError;
+use sync_shared::queue::{FifoMessage, QueueError, send_fifo};
 use sync_shared::store::Store;
 use sync_shared::{Job, JobMessage};
 use thiserror::Error;
@@ -37,23 +35,12 @@ pub struct FanOutSummary {
 pub enum SchedulerError {
     #[error(transparent)]
     Store(#[from] StoreError),
-    #[error("SendMessageBatch to {queue_url} failed")]
-    Send {
-        queue_url: String,
-        #[source]
-        source: Box<dyn std::error::Error + Send + Sync>,
-    },
+    #[error(transparent)]
+    Queue(#[from] QueueError),
     #[error("no queue is configured for job {job} (set {variable})")]
     NoQueue { job: Job, variable: &'static str },
     #[error("cannot encode a message: {0}")]
     Encode(String),
-    #[error("{failed} messages to {queue_url} were still refused after {tries} tries: {reasons}")]
-    Refused {
-        queue_url: String,
-        failed: usize,
-        tries: u32,
-        reasons: String,
-    },
 }
 
 /// Where each job's messages go.
@@ -81,12 +68,6 @@ pub struct Scheduler {
     pub sqs: aws_sdk_sqs::Client,
     pub queues: JobQueues,
 }
-
-/// SQS allows 10 entries per SendMessageBatch.
-const BATCH_SIZE: usize = 10;
-/// Batches in flight at once.
-const CONCURRENT_BATCHES: usize = 8;
-const SEND_TRIES: u32 = 5;
 
 impl Scheduler {
     pub async fn fan_out(&self, input: &ScheduleInput) -> Result<FanOutSummary, SchedulerError> {
@@ -120,12 +101,18 @@ impl Scheduler {
                 });
             }
             summary.integrations += messages.len();
-            let calls: Vec<usize> = stream::iter(messages.chunks(BATCH_SIZE))
-                .map(|chunk| self.send_batch(queue_url, chunk))
-                .buffer_unordered(CONCURRENT_BATCHES)
-                .try_collect()
-                .await?;
-            summary.sqs_calls += calls.iter().sum::<usize>();
+            let entries: Vec<FifoMessage> = messages
+                .iter()
+                .map(|m| {
+                    Ok(FifoMessage {
+                        body: serde_json::to_string(m)
+                            .map_err(|e| SchedulerError::Encode(e.to_string()))?,
+                        group_id: m.group_id().to_string(),
+                        deduplication_id: m.deduplication_id(),
+                    })
+                })
+                .collect::<Result<_, SchedulerError>>()?;
+            summary.sqs_calls += send_fifo(&self.sqs, queue_url, &entries).await?;
             summary.messages_sent += messages.len();
             match next {
                 Some(key) if !key.is_empty() => start = Some(key),
@@ -135,80 +122,4 @@ impl Scheduler {
         tracing::info!(job = %input.job, integrations = summary.integrations, sqs_calls = summary.sqs_calls, "fan-out done");
         Ok(summary)
     }
-
-    /// Sends one batch, resending the entries SQS reports as failed. Returns the calls made.
-    async fn send_batch(
-        &self,
-        queue_url: &str,
-        messages: &[JobMessage],
-    ) -> Result<usize, SchedulerError> {
-        let mut pending: Vec<SendMessageBatchRequestEntry> = messages
-            .iter()
-            .enumerate()
-            .map(|(i, m)| entry(i, m))
-            .collect::<Result<_, _>>()?;
-        let mut calls = 0;
-        let mut delay = Duration::from_millis(50);
-        for attempt in 1..=SEND_TRIES {
-            calls += 1;
-            let result = self
-                .sqs
-                .send_message_batch()
-                .queue_url(queue_url)
-                .set_entries(Some(pending.clone()))
-                .send()
-                .await;
-            let output = match result {
-                Ok(output) => output,
-                Err(e) if sdk_error_is_retryable(&e) && attempt < SEND_TRIES => {
-                    tracing::warn!(error = %error_chain(&e), attempt, "SendMessageBatch failed; retrying");
-                    tokio::time::sleep(delay).await;
-                    delay *= 2;
-                    continue;
-                }
-                Err(e) => {
-                    return Err(SchedulerError::Send {
-                        queue_url: queue_url.into(),
-                        source: Box::new(e),
-                    });
-                }
-            };
-            let failed = output.failed();
-            if failed.is_empty() {
-                return Ok(calls);
-            }
-            let permanent: Vec<_> = failed.iter().filter(|f| f.sender_fault()).collect();
-            if !permanent.is_empty() || attempt == SEND_TRIES {
-                return Err(SchedulerError::Refused {
-                    queue_url: queue_url.into(),
-                    failed: failed.len(),
-                    tries: attempt,
-                    reasons: failed
-                        .iter()
-                        .map(|f| format!("{}: {}", f.code(), f.message().unwrap_or_default()))
-                        .collect::<Vec<_>>()
-                        .join("; "),
-                });
-            }
-            let retry: std::collections::HashSet<&str> = failed.iter().map(|f| f.id()).collect();
-            pending.retain(|e| retry.contains(e.id()));
-            tokio::time::sleep(delay).await;
-            delay *= 2;
-        }
-        Ok(calls)
-    }
-}
-
-fn entry(
-    index: usize,
-    message: &JobMessage,
-) -> Result<SendMessageBatchRequestEntry, SchedulerError> {
-    let body = serde_json::to_string(message).map_err(|e| SchedulerError::Encode(e.to_string()))?;
-    SendMessageBatchRequestEntry::builder()
-        .id(index.to_string())
-        .message_body(body)
-        .message_group_id(message.group_id())
-        .message_deduplication_id(message.deduplication_id())
-        .build()
-        .map_err(|e| SchedulerError::Encode(e.to_string()))
 }

@@ -33,7 +33,11 @@ pub struct LocalDeployment {
     pub store: Store,
     pub queues: JobQueues,
     pub dead_letter_queues: HashMap<Job, String>,
+    /// Apply queues (and their DLQs) of the jobs that plan and apply.
+    pub apply_queues: HashMap<Job, String>,
+    pub apply_dead_letter_queues: HashMap<Job, String>,
     pub worker: WorkerContext,
+    pub provisioning: provisioning::ProvisioningContext,
 }
 
 /// What one drain of a queue did.
@@ -51,10 +55,18 @@ impl LocalDeployment {
         create_table(&clients.dynamodb, name).await?;
         let mut queues = HashMap::new();
         let mut dead_letter_queues = HashMap::new();
+        let mut apply_queues = HashMap::new();
+        let mut apply_dead_letter_queues = HashMap::new();
         for job in Job::ALL {
             let (queue, dlq) = create_job_queue(&clients.sqs, &format!("{name}-{job}")).await?;
             queues.insert(job, queue);
             dead_letter_queues.insert(job, dlq);
+            if job.apply_queue_url_env().is_some() {
+                let (queue, dlq) =
+                    create_job_queue(&clients.sqs, &format!("{name}-{job}-apply")).await?;
+                apply_queues.insert(job, queue);
+                apply_dead_letter_queues.insert(job, dlq);
+            }
         }
         let store = Store::new(clients.dynamodb.clone(), name);
         let worker = WorkerContext {
@@ -67,12 +79,25 @@ impl LocalDeployment {
             max_receives: MAX_RECEIVE_COUNT,
             lease: Duration::from_secs(60),
         };
+        let provisioning = provisioning::ProvisioningContext {
+            worker: worker.clone(),
+            sqs: clients.sqs.clone(),
+            apply_queue_url: apply_queues
+                .get(&Job::Provisioning)
+                .cloned()
+                .context("no provisioning apply queue")?,
+            acronis_options: sync_shared::acronis::ClientOptions::fast(),
+            fast_autotask_retries: true,
+        };
         Ok(LocalDeployment {
             clients,
             store,
             queues: JobQueues(queues),
             dead_letter_queues,
+            apply_queues,
+            apply_dead_letter_queues,
             worker,
+            provisioning,
         })
     }
 
@@ -205,6 +230,17 @@ impl LocalDeployment {
         event.records = records;
         match job {
             Job::Setup => setup::handle(&self.worker, event).await,
+            Job::Provisioning => provisioning::handle_plan(&self.provisioning, event).await,
+        }
+    }
+
+    /// Invokes `job`'s applier in-process with an SQS event from its apply queue.
+    pub async fn invoke_apply(&self, job: Job, records: Vec<SqsMessage>) -> SqsBatchResponse {
+        let mut event = SqsEvent::default();
+        event.records = records;
+        match job {
+            Job::Setup => SqsBatchResponse::default(),
+            Job::Provisioning => provisioning::handle_apply(&self.provisioning, event).await,
         }
     }
 
