@@ -8,8 +8,8 @@ use serde_json::{Value, json};
 use crate::Shared;
 use crate::errors::ApiError;
 use crate::model::{
-    APPLICATIONS, IssuedToken, OfferingItem, Quota, SimState, Tenant, User, am_time, is_uuid,
-    new_uuid, usage_rows_of,
+    APPLICATIONS, AccessPolicy, IssuedToken, OfferingItem, Quota, SimState, Tenant, User, am_time,
+    is_uuid, new_uuid, usage_rows_of,
 };
 use crate::routes::{Api, Ctx, Reply};
 
@@ -902,6 +902,7 @@ pub(crate) fn create_user(shared: &Shared, ctx: &Ctx) -> Result<Reply, ApiError>
         enabled: body.get("enabled").and_then(Value::as_bool).unwrap_or(true),
         version: 1,
         activation_emails_sent: 0,
+        access_policies: Vec::new(),
     };
     let reply = user.to_json(now);
     state.users.insert(user.id.clone(), (user, now));
@@ -935,6 +936,264 @@ pub(crate) fn send_activation_email(shared: &Shared, ctx: &Ctx) -> Result<Reply,
         user.activation_emails_sent += 1;
     }
     Ok(Reply::Empty(StatusCode::NO_CONTENT))
+}
+
+/// `GET /tenants/{tenant_id}/users` (FetchTenantUsers): ids of the tenant's users.
+pub(crate) fn tenant_users(shared: &Shared, ctx: &Ctx) -> Result<Reply, ApiError> {
+    let principal = authenticate(shared, ctx, Api::AccountManagement)?;
+    let tenant_id = uuid_param(ctx, "tenant_id")?;
+    let include_grand_children = ctx.query_bool("include_grand_children")?;
+    // No hidden or deleted users exist in the simulator; the flags are only checked.
+    ctx.query_bool("include_hidden")?;
+    ctx.query_bool("allow_deleted")?;
+    let order = ctx.query("order").unwrap_or("name");
+    let (descending, key) = match order.strip_prefix('-') {
+        Some(key) => (true, key),
+        None => (false, order),
+    };
+    let known = [
+        "as_is",
+        "login",
+        "status",
+        "name",
+        "roles",
+        "level",
+        "mfa_status",
+        "contact_types",
+    ];
+    if !known.contains(&key) && !key.starts_with("usage.") {
+        return Err(ApiError::bad_request(format!(
+            "order must be one of {known:?} or usage.<name>, got {order:?}"
+        )));
+    }
+    let state = shared.state();
+    let tenant = state.live_tenant(tenant_id)?;
+    ensure_access(&state, &principal, tenant_id)?;
+    // Grandchildren: units under a customer, nested folders under anything else.
+    let nested_kind = if tenant.kind == "customer" {
+        "unit"
+    } else {
+        "folder"
+    };
+    let included = |id: &str| -> bool {
+        if id == tenant_id {
+            return true;
+        }
+        if !include_grand_children {
+            return false;
+        }
+        let mut current = id.to_string();
+        for _ in 0..64 {
+            let Some(t) = state.tenants.get(&current) else {
+                return false;
+            };
+            if t.deleted_at.is_some() || t.kind != nested_kind || t.parent_id == t.id {
+                return false;
+            }
+            if t.parent_id == tenant_id {
+                return true;
+            }
+            current = t.parent_id.clone();
+        }
+        false
+    };
+    let mut users: Vec<(&User, &chrono::DateTime<chrono::Utc>)> = state
+        .users
+        .values()
+        .filter(|(u, _)| included(&u.tenant_id))
+        .map(|(u, created)| (u, created))
+        .collect();
+    let name = |u: &User| match (&u.firstname, &u.lastname) {
+        (None, None) => u.login.to_lowercase(),
+        (first, last) => format!(
+            "{} {}",
+            first.as_deref().unwrap_or(""),
+            last.as_deref().unwrap_or("")
+        )
+        .trim()
+        .to_lowercase(),
+    };
+    // Creation order first, so every other order is stable; `roles`, `level`, `usage.*`,
+    // `mfa_status` and `contact_types` are accepted and keep creation order.
+    users.sort_by(|a, b| (a.1, &a.0.id).cmp(&(b.1, &b.0.id)));
+    match key {
+        "login" => users.sort_by_key(|(u, _)| u.login.to_lowercase()),
+        "name" => users.sort_by_key(|(u, _)| name(u)),
+        "status" => users.sort_by_key(|(u, _)| (u.enabled, u.activated)),
+        _ => {}
+    }
+    if descending {
+        users.reverse();
+    }
+    let items: Vec<&str> = users.iter().map(|(u, _)| u.id.as_str()).collect();
+    ok(json!({"items": items}))
+}
+
+fn user_not_found() -> ApiError {
+    ApiError::http(StatusCode::NOT_FOUND, "User not found.")
+}
+
+/// A user the caller can see: its tenant is in the caller's subtree (others are "not found").
+fn visible_user<'s>(
+    state: &'s SimState,
+    principal: &Principal,
+    user_id: &str,
+) -> Result<&'s User, ApiError> {
+    let (user, _) = state.users.get(user_id).ok_or_else(user_not_found)?;
+    state
+        .live_tenant(&user.tenant_id)
+        .map_err(|_| user_not_found())?;
+    ensure_access(state, principal, &user.tenant_id).map_err(|_| user_not_found())?;
+    Ok(user)
+}
+
+/// Self-service tenants (`ancestral_access: false`): ancestors may not manage their users (nor
+/// those of their units). The caller's own tenant is always manageable.
+fn may_manage_users_of(state: &SimState, principal: &Principal, tenant_id: &str) -> bool {
+    let mut current = tenant_id.to_string();
+    for _ in 0..64 {
+        if current == principal.tenant_id {
+            return true;
+        }
+        match state.tenants.get(&current) {
+            Some(t) if t.ancestral_access && t.parent_id != t.id => current = t.parent_id.clone(),
+            _ => return false,
+        }
+    }
+    false
+}
+
+fn access_policies_json(user: &User, now: chrono::DateTime<chrono::Utc>) -> Value {
+    let items: Vec<Value> = user.access_policies.iter().map(|p| p.to_json()).collect();
+    json!({"timestamp": am_time(now), "items": items})
+}
+
+pub(crate) fn get_access_policies(shared: &Shared, ctx: &Ctx) -> Result<Reply, ApiError> {
+    let principal = authenticate(shared, ctx, Api::AccountManagement)?;
+    let user_id = uuid_param(ctx, "user_id")?;
+    // No user groups are simulated, so there are no group policies to add.
+    ctx.query_bool("includeUserGroupPolicies")?;
+    let state = shared.state();
+    let user = visible_user(&state, &principal, user_id)?;
+    ok(access_policies_json(user, shared.now()))
+}
+
+const NIL_UUID: &str = "00000000-0000-0000-0000-000000000000";
+
+/// `PUT /users/{user_id}/access_policies`: replaces the user's policies with the body's.
+pub(crate) fn put_access_policies(shared: &Shared, ctx: &Ctx) -> Result<Reply, ApiError> {
+    let principal = authenticate(shared, ctx, Api::AccountManagement)?;
+    let user_id = uuid_param(ctx, "user_id")?.to_string();
+    let mut body = ctx.json_body()?;
+    let now = shared.now();
+    // SPEC-AM uses one schema for reads and writes; `timestamp`, `created_at`, `updated_at` and
+    // `deleted_at` are server-set and the developer docs' request example omits them, so they are
+    // optional here. Every other rule of the schema applies.
+    if let Some(fields) = body.as_object_mut() {
+        fields
+            .entry("timestamp")
+            .or_insert_with(|| json!(am_time(now)));
+    }
+    if let Some(items) = body.get_mut("items").and_then(Value::as_array_mut) {
+        for item in items.iter_mut().filter_map(Value::as_object_mut) {
+            for (key, value) in [
+                ("created_at", json!(am_time(now))),
+                ("updated_at", json!(am_time(now))),
+                ("deleted_at", Value::Null),
+            ] {
+                item.entry(key).or_insert(value);
+            }
+        }
+    }
+    validate_body(shared, ctx, &body)?;
+    let mut state = shared.state();
+    let user = visible_user(&state, &principal, &user_id)?.clone();
+    if !may_manage_users_of(&state, &principal, &user.tenant_id) {
+        return Err(ApiError::access_denied(&user.tenant_id));
+    }
+    let requested = body["items"].as_array().cloned().unwrap_or_default();
+    let mut policies: Vec<AccessPolicy> = Vec::new();
+    for wanted in &requested {
+        let text = |key: &str| wanted[key].as_str().unwrap_or_default().to_string();
+        let (trustee_id, tenant_id, role_id) =
+            (text("trustee_id"), text("tenant_id"), text("role_id"));
+        if trustee_id != user_id {
+            return Err(ApiError::bad_request(format!(
+                "trustee_id {trustee_id:?} is not the user {user_id}."
+            )));
+        }
+        if text("trustee_type") != "user" {
+            return Err(ApiError::bad_request(
+                "trustee_type must be user for a user's access policies.",
+            ));
+        }
+        if !is_uuid(&tenant_id) {
+            return Err(ApiError::bad_request(format!(
+                "tenant_id must be a UUID, got {tenant_id:?}"
+            )));
+        }
+        state.live_tenant(&tenant_id)?;
+        ensure_access(&state, &principal, &tenant_id)?;
+        if !state.is_within(&tenant_id, &user.tenant_id) {
+            return Err(ApiError::bad_request(
+                "An access policy must be on the user's tenant or a tenant below it.",
+            ));
+        }
+        if policies
+            .iter()
+            .any(|p| p.role_id == role_id && p.tenant_id == tenant_id)
+        {
+            return Err(ApiError::http(
+                StatusCode::CONFLICT,
+                "Another object of the same type already exists.",
+            ));
+        }
+        let optional = |key: &str| wanted.get(key).and_then(Value::as_str).map(String::from);
+        let issuer_id = match text("issuer_id") {
+            issuer if issuer.is_empty() || issuer == NIL_UUID => tenant_id.clone(),
+            issuer => issuer,
+        };
+        let mut policy = AccessPolicy {
+            id: new_uuid(),
+            version: 1,
+            trustee_id,
+            trustee_type: "user".into(),
+            issuer_id,
+            tenant_id,
+            role_id,
+            resource_server_id: optional("resource_server_id"),
+            resource_namespace: optional("resource_namespace"),
+            resource_path: optional("resource_path"),
+            created_at: now,
+            updated_at: now,
+        };
+        // A policy the client read back keeps its id and creation time.
+        let given_id = text("id");
+        if let Some(existing) = user.access_policies.iter().find(|p| p.id == given_id) {
+            policy.id = existing.id.clone();
+            policy.created_at = existing.created_at;
+            let same = AccessPolicy {
+                version: existing.version,
+                updated_at: existing.updated_at,
+                ..policy.clone()
+            };
+            if &same == existing {
+                policy = same;
+            } else {
+                policy.version = existing.version + 1;
+            }
+        }
+        policies.push(policy);
+    }
+    let stored = state
+        .users
+        .get_mut(&user_id)
+        .map(|(stored, _)| {
+            stored.access_policies = policies;
+            stored.clone()
+        })
+        .ok_or_else(user_not_found)?;
+    ok(access_policies_json(&stored, now))
 }
 
 // ---------------------------------------------------------------- applications

@@ -113,6 +113,8 @@ pub(crate) fn dump_state(shared: &Shared, _ctx: &Ctx) -> Result<Reply, ApiError>
         .map(|(u, created)| {
             let mut user = u.to_json(*created);
             user["activation_emails_sent"] = json!(u.activation_emails_sent);
+            user["access_policies"] = u.access_policies.iter().map(|p| p.to_json()).collect();
+            user["roles"] = json!(u.roles());
             user
         })
         .collect();

@@ -32,7 +32,7 @@ use tokio::task::JoinHandle;
 
 pub use conformance::{validate_request_body, validate_response_body};
 pub use errors::ApiError;
-pub use model::{ApiClient, Infra, NewAlert, SimState, UsageUpdate, User};
+pub use model::{AccessPolicy, ApiClient, Infra, NewAlert, SimState, UsageUpdate, User};
 pub use seed::{Seed, TenantSeed};
 
 /// Fault and latency knobs; changeable at run time ([`AcronisSim::set_knobs`], `PUT /__sim/knobs`).
@@ -282,6 +282,20 @@ impl AcronisSim {
     pub fn add_tenant(&self, tenant: TenantSeed) -> Result<String, ApiError> {
         let now = self.now();
         tenant.apply(&mut self.shared.state(), now)
+    }
+
+    /// A user as stored (including `access_policies` and `activation_emails_sent`).
+    pub fn user(&self, user_id: &str) -> Option<User> {
+        self.shared
+            .state()
+            .users
+            .get(user_id)
+            .map(|(user, _)| user.clone())
+    }
+
+    /// The `role_id`s the user's access policies grant (empty for an unknown user).
+    pub fn user_roles(&self, user_id: &str) -> Vec<String> {
+        self.user(user_id).map(|u| u.roles()).unwrap_or_default()
     }
 
     pub fn set_usage(&self, update: UsageUpdate) -> Result<(), ApiError> {

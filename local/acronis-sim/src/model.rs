@@ -171,9 +171,20 @@ pub struct User {
     pub version: i64,
     #[serde(default)]
     pub activation_emails_sent: u32,
+    /// What `PUT /users/{id}/access_policies` stored last (roles such as `company_admin`).
+    #[serde(default)]
+    pub access_policies: Vec<AccessPolicy>,
 }
 
 impl User {
+    /// The `role_id`s of the user's access policies, in stored order.
+    pub fn roles(&self) -> Vec<String> {
+        self.access_policies
+            .iter()
+            .map(|p| p.role_id.clone())
+            .collect()
+    }
+
     pub fn to_json(&self, created_at: DateTime<Utc>) -> Value {
         json!({
             "id": self.id, "version": self.version, "tenant_id": self.tenant_id, "login": self.login,
@@ -183,6 +194,49 @@ impl User {
             "language": "en", "business_types": [], "notifications": ["quota", "reports", "backup_error", "backup_warning", "backup_daily_report"],
             "personal_tenant_id": null, "mfa_status": "disabled",
         })
+    }
+}
+
+/// One access policy (role grant) of a user (SPEC-AM `accessPoliciesList` item).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct AccessPolicy {
+    pub id: String,
+    pub version: i64,
+    pub trustee_id: String,
+    /// Always `user` here (the spec also knows `user_group` and `client`).
+    pub trustee_type: String,
+    pub issuer_id: String,
+    pub tenant_id: String,
+    /// A SPEC-AM `userRole`, e.g. `company_admin`.
+    pub role_id: String,
+    #[serde(default)]
+    pub resource_server_id: Option<String>,
+    #[serde(default)]
+    pub resource_namespace: Option<String>,
+    #[serde(default)]
+    pub resource_path: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl AccessPolicy {
+    pub fn to_json(&self) -> Value {
+        let mut policy = json!({
+            "id": self.id, "version": self.version, "trustee_id": self.trustee_id,
+            "trustee_type": self.trustee_type, "issuer_id": self.issuer_id, "tenant_id": self.tenant_id,
+            "role_id": self.role_id, "created_at": am_time(self.created_at),
+            "updated_at": am_time(self.updated_at), "deleted_at": null,
+        });
+        for (key, value) in [
+            ("resource_server_id", &self.resource_server_id),
+            ("resource_namespace", &self.resource_namespace),
+            ("resource_path", &self.resource_path),
+        ] {
+            if let Some(value) = value {
+                policy[key] = json!(value);
+            }
+        }
+        policy
     }
 }
 

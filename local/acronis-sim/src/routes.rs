@@ -112,6 +112,7 @@ pub static SERVED_ROUTES: &[ServedRoute] = &[
         "/tenants/{tenant_id}/mfa/status",
         account::update_mfa_status,
     ),
+    am("GET", "/tenants/{tenant_id}/users", account::tenant_users),
     am("GET", "/users/check_login", account::check_login),
     am("POST", "/users", account::create_user),
     am("GET", "/users/{user_id}", account::get_user),
@@ -119,6 +120,16 @@ pub static SERVED_ROUTES: &[ServedRoute] = &[
         "POST",
         "/users/{user_id}/send-activation-email",
         account::send_activation_email,
+    ),
+    am(
+        "GET",
+        "/users/{user_id}/access_policies",
+        account::get_access_policies,
+    ),
+    am(
+        "PUT",
+        "/users/{user_id}/access_policies",
+        account::put_access_policies,
     ),
     am("GET", "/applications", account::list_applications),
     am(

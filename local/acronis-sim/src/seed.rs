@@ -5,8 +5,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::errors::ApiError;
 use crate::model::{
-    ApiClient, CatalogueItem, Infra, NewAlert, Quota, ROOT_TENANT_ID, SimState, UsageUpdate, User,
-    new_uuid,
+    AccessPolicy, ApiClient, CatalogueItem, Infra, NewAlert, Quota, ROOT_TENANT_ID, SimState,
+    UsageUpdate, User, new_uuid,
 };
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
@@ -74,6 +74,9 @@ pub struct UserSeed {
     pub email: String,
     #[serde(default)]
     pub activated: bool,
+    /// Roles granted on the user's own tenant (as `PUT /users/{id}/access_policies` would).
+    #[serde(default)]
+    pub roles: Vec<String>,
 }
 
 impl Seed {
@@ -117,6 +120,24 @@ impl Seed {
                 enabled: true,
                 version: 1,
                 activation_emails_sent: 0,
+                access_policies: user
+                    .roles
+                    .iter()
+                    .map(|role| AccessPolicy {
+                        id: new_uuid(),
+                        version: 1,
+                        trustee_id: id.clone(),
+                        trustee_type: "user".into(),
+                        issuer_id: user.tenant_id.clone(),
+                        tenant_id: user.tenant_id.clone(),
+                        role_id: role.clone(),
+                        resource_server_id: None,
+                        resource_namespace: None,
+                        resource_path: None,
+                        created_at: now,
+                        updated_at: now,
+                    })
+                    .collect(),
             };
             state.users.insert(id, (record, now));
         }

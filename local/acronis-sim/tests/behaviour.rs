@@ -544,3 +544,267 @@ async fn users_and_activation() {
         sim.conformance_violations()
     );
 }
+
+const FABRIKAM: &str = "7c2e4a10-0000-4000-8000-000000000003";
+
+fn policy(user_id: &str, tenant_id: &str, role: &str) -> Value {
+    json!({"id": "00000000-0000-0000-0000-000000000000", "version": 0, "trustee_id": user_id,
+        "trustee_type": "user", "issuer_id": "00000000-0000-0000-0000-000000000000",
+        "tenant_id": tenant_id, "role_id": role})
+}
+
+#[tokio::test]
+async fn tenant_users_and_access_policies() {
+    let sim = start(SimConfig::example()).await;
+    let token = token(&sim).await;
+    let (status, user) = call(
+        &sim,
+        &token,
+        "POST",
+        "/api/2/users",
+        Some(json!({"tenant_id": CONTOSO, "login": "aaa.admin",
+            "contact": {"email": "aaa@contoso.example", "firstname": "Zed"}})),
+    )
+    .await;
+    assert_eq!(status, 200, "{user}");
+    let id = user["id"].as_str().expect("id").to_string();
+    let seeded = sim.with_state(|s| {
+        s.users
+            .values()
+            .find(|(u, _)| u.login == "admin@contoso.example")
+            .map(|(u, _)| u.id.clone())
+            .expect("seeded user")
+    });
+
+    // FetchTenantUsers: ids only, ordered by login when asked, reversed with '-'.
+    let users_path = format!("/api/2/tenants/{CONTOSO}/users");
+    let (status, listed) = call(
+        &sim,
+        &token,
+        "GET",
+        &format!("{users_path}?order=login"),
+        None,
+    )
+    .await;
+    assert_eq!(status, 200, "{listed}");
+    assert_eq!(listed, json!({"items": [id, seeded]}));
+    let (_, reversed) = call(
+        &sim,
+        &token,
+        "GET",
+        &format!("{users_path}?order=-login"),
+        None,
+    )
+    .await;
+    assert_eq!(reversed, json!({"items": [seeded, id]}));
+    let (status, _) = call(
+        &sim,
+        &token,
+        "GET",
+        &format!("{users_path}?order=shoe_size"),
+        None,
+    )
+    .await;
+    assert_eq!(status, 400);
+    let (status, empty) = call(
+        &sim,
+        &token,
+        "GET",
+        &format!("/api/2/tenants/{PARTNER}/users"),
+        None,
+    )
+    .await;
+    assert_eq!((status, empty), (200, json!({"items": []})));
+    let outsider = sim
+        .add_tenant(acronis_sim::TenantSeed::new("Other MSP", "partner", None))
+        .expect("other partner");
+    let (status, denied) = call(
+        &sim,
+        &token,
+        "GET",
+        &format!("/api/2/tenants/{outsider}/users"),
+        None,
+    )
+    .await;
+    assert_eq!(
+        (status, denied["error"]["code"].clone()),
+        (403, json!(1002))
+    );
+    let (status, _) = call(
+        &sim,
+        &token,
+        "GET",
+        "/api/2/tenants/00000000-0000-4000-8000-00000000dead/users",
+        None,
+    )
+    .await;
+    assert_eq!(status, 404);
+
+    // Access policies: a new user has none; PUT stores and returns them.
+    let policies_path = format!("/api/2/users/{id}/access_policies");
+    let (status, none) = call(&sim, &token, "GET", &policies_path, None).await;
+    assert_eq!(status, 200, "{none}");
+    assert_eq!(none["items"], json!([]));
+    let (status, stored) = call(
+        &sim,
+        &token,
+        "PUT",
+        &policies_path,
+        Some(json!({"items": [policy(&id, CONTOSO, "company_admin")]})),
+    )
+    .await;
+    assert_eq!(status, 200, "{stored}");
+    assert_eq!(stored["items"][0]["role_id"], "company_admin");
+    assert_eq!(stored["items"][0]["trustee_id"], json!(id));
+    assert_eq!(stored["items"][0]["issuer_id"], CONTOSO);
+    let policy_id = stored["items"][0]["id"]
+        .as_str()
+        .expect("policy id")
+        .to_string();
+    assert_ne!(policy_id, "00000000-0000-0000-0000-000000000000");
+    assert_eq!(sim.user_roles(&id), vec!["company_admin".to_string()]);
+    let (_, read) = call(&sim, &token, "GET", &policies_path, None).await;
+    assert_eq!(read["items"], stored["items"]);
+    // Writing back what was read keeps the id and version; a change bumps the version.
+    let (_, again) = call(
+        &sim,
+        &token,
+        "PUT",
+        &policies_path,
+        Some(json!({"items": read["items"]})),
+    )
+    .await;
+    assert_eq!(again["items"], stored["items"]);
+    let mut changed = read["items"][0].clone();
+    changed["role_id"] = json!("readonly_admin");
+    let (_, bumped) = call(
+        &sim,
+        &token,
+        "PUT",
+        &policies_path,
+        Some(json!({"items": [changed]})),
+    )
+    .await;
+    assert_eq!(bumped["items"][0]["id"], json!(policy_id));
+    assert_eq!(bumped["items"][0]["version"], json!(2));
+    assert_eq!(sim.user_roles(&id), vec!["readonly_admin".to_string()]);
+
+    // What the platform rejects.
+    let rejected = [
+        // the spec schema: unknown role, missing role_id, wrong type
+        (json!({"items": [policy(&id, CONTOSO, "overlord")]}), 400),
+        (
+            json!({"items": [{"id": "x", "version": 0, "trustee_id": id, "trustee_type": "user",
+            "issuer_id": "x", "tenant_id": CONTOSO}]}),
+            400,
+        ),
+        (
+            json!({"items": [{"id": "x", "version": "0", "trustee_id": id, "trustee_type": "user",
+            "issuer_id": "x", "tenant_id": CONTOSO, "role_id": "company_admin"}]}),
+            400,
+        ),
+        (json!({"policies": []}), 400),
+        // a policy of somebody else
+        (
+            json!({"items": [policy(&seeded, CONTOSO, "company_admin")]}),
+            400,
+        ),
+        // a tenant outside the caller's subtree
+        (
+            json!({"items": [policy(&id, &outsider, "company_admin")]}),
+            403,
+        ),
+        // a tenant the user does not belong to
+        (
+            json!({"items": [policy(&id, PARTNER, "partner_admin")]}),
+            400,
+        ),
+        // the same role twice
+        (
+            json!({"items": [policy(&id, CONTOSO, "company_admin"), policy(&id, CONTOSO, "company_admin")]}),
+            409,
+        ),
+    ];
+    for (body, expected) in rejected {
+        let (status, error) = call(&sim, &token, "PUT", &policies_path, Some(body.clone())).await;
+        assert_eq!(status, expected, "{body} → {error}");
+        assert!(error["error"]["code"].is_number(), "{error}");
+    }
+    assert_eq!(
+        sim.user_roles(&id),
+        vec!["readonly_admin".to_string()],
+        "rejected writes change nothing"
+    );
+    let unknown = "00000000-0000-4000-8000-00000000beef";
+    for method in ["GET", "PUT"] {
+        let body = (method == "PUT")
+            .then(|| json!({"items": [policy(unknown, CONTOSO, "company_admin")]}));
+        let (status, _) = call(
+            &sim,
+            &token,
+            method,
+            &format!("/api/2/users/{unknown}/access_policies"),
+            body,
+        )
+        .await;
+        assert_eq!(status, 404, "{method}");
+    }
+
+    // A self-service customer: its users exist, but the partner may not manage their roles.
+    sim.apply_seed(&serde_json::from_value(json!({"users": [
+        {"id": "00000000-0000-4000-8000-0000000000f1", "tenant_id": FABRIKAM,
+         "login": "owner@fabrikam.example", "email": "owner@fabrikam.example", "roles": ["company_admin"]}]}))
+        .expect("seed"))
+        .expect("apply");
+    let fabrikam_user = "00000000-0000-4000-8000-0000000000f1";
+    assert_eq!(
+        sim.user_roles(fabrikam_user),
+        vec!["company_admin".to_string()]
+    );
+    let (status, error) = call(
+        &sim,
+        &token,
+        "PUT",
+        &format!("/api/2/users/{fabrikam_user}/access_policies"),
+        Some(json!({"items": []})),
+    )
+    .await;
+    assert_eq!((status, error["error"]["code"].clone()), (403, json!(1002)));
+    assert_eq!(
+        sim.user_roles(fabrikam_user),
+        vec!["company_admin".to_string()]
+    );
+
+    // Activation e-mails and roles are visible in the state dump.
+    let (status, _) = call(
+        &sim,
+        &token,
+        "POST",
+        &format!("/api/2/users/{id}/send-activation-email"),
+        None,
+    )
+    .await;
+    assert_eq!(status, 204);
+    let state: Value = reqwest::get(format!("{}/__sim/state", sim.base_url()))
+        .await
+        .expect("state")
+        .json()
+        .await
+        .expect("json");
+    let dumped = state["users"]
+        .as_array()
+        .expect("users")
+        .iter()
+        .find(|u| u["id"] == json!(id))
+        .expect("user in state")
+        .clone();
+    assert_eq!(dumped["activation_emails_sent"], 1);
+    assert_eq!(dumped["roles"], json!(["readonly_admin"]));
+    assert_eq!(dumped["access_policies"][0]["id"], json!(policy_id));
+    assert_eq!(sim.user(&id).expect("user").activation_emails_sent, 1);
+    assert!(
+        sim.conformance_violations().is_empty(),
+        "{:?}",
+        sim.conformance_violations()
+    );
+}

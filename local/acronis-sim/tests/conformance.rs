@@ -349,6 +349,25 @@ async fn responses_of_every_served_route_validate() {
             None,
         ),
         ("GET", format!("/api/2/tenants/{CONTOSO}/infra"), None),
+        (
+            "GET",
+            format!("/api/2/tenants/{CONTOSO}/users?order=-login&include_grand_children=true"),
+            None,
+        ),
+        (
+            "PUT",
+            format!("/api/2/users/{user_id}/access_policies"),
+            Some(
+                json!({"items": [{"id": "00000000-0000-0000-0000-000000000000", "version": 0,
+                "trustee_id": user_id, "trustee_type": "user", "issuer_id": "00000000-0000-0000-0000-000000000000",
+                "tenant_id": CONTOSO, "role_id": "company_admin"}]}),
+            ),
+        ),
+        (
+            "GET",
+            format!("/api/2/users/{user_id}/access_policies"),
+            None,
+        ),
     ];
     for (method, path, body) in requests {
         let (status, response) = call(&sim, &token, method, &path, body).await;
