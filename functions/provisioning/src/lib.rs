@@ -1,12 +1,32 @@
 //! The `provisioning` job (SPEC D): a planner per integration reads Autotask and Acronis in bulk
-//! and computes every mapped customer's desired tenant and quotas (`plan`); an applier per
-//! customer brings the tenant to that state (`apply`).
+//! and computes every mapped customer's desired tenant and quotas ([`plan`]), stores the plan
+//! (G1) and sends one apply message per customer that must change; an applier per customer
+//! brings the tenant to that state ([`apply`]) and audits every write (G3).
+
+pub mod apply;
+pub mod plan;
+pub mod provisioned;
+pub mod snapshot;
+
+use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::sync::Arc;
 
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
-use sync_shared::Job;
-use sync_shared::apply::{ApplyOutcome, process_apply_batch};
-use sync_shared::status::JobReport;
+use chrono::Utc;
+use sync_shared::acronis::{AcronisClient, AcronisError};
+use sync_shared::apply::{ApplyMessage, process_apply_batch};
+use sync_shared::autotask::{AutotaskClient, AutotaskError};
+use sync_shared::config::{AccountBasis, IntegrationConfig, integration_pk};
+use sync_shared::error::Classify;
+use sync_shared::plan::{PlanHeader, PlannedTarget, retention_expiry};
+use sync_shared::queue::{QueueError, send_fifo};
+use sync_shared::secrets::SecretsCache;
+use sync_shared::status::{CustomerIssue, IssueKind, IssueSource, JobReport};
 use sync_shared::worker::{JobError, WorkerContext, process_fifo_batch};
+use sync_shared::{ConfigError, Job, JobMessage, SecretError, StoreError};
+use thiserror::Error;
+
+use crate::plan::{CustomerDesired, Outcome, PlanInput};
 
 /// What the provisioning functions are given at cold start.
 #[derive(Clone)]
@@ -31,6 +51,69 @@ impl ProvisioningContext {
             fast_autotask_retries: false,
         })
     }
+
+    fn acronis_client(
+        &self,
+        secret_name: &str,
+        credentials: sync_shared::secrets::AcronisCredentials,
+        secrets: &Arc<SecretsCache>,
+    ) -> Result<AcronisClient, ProvisioningError> {
+        Ok(
+            AcronisClient::new(secret_name, credentials, self.acronis_options.clone())?
+                .with_secrets_cache(secrets.clone()),
+        )
+    }
+}
+
+/// What provisioning can fail with; each keeps its source and says whether a retry can help.
+#[derive(Debug, Error)]
+pub enum ProvisioningError {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error(transparent)]
+    Secret(#[from] SecretError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Autotask(#[from] AutotaskError),
+    #[error(transparent)]
+    Acronis(#[from] AcronisError),
+    #[error("sending apply messages failed")]
+    Queue(#[from] QueueError),
+    /// The tenant record kept changing under us (two appliers of one customer).
+    #[error("{0}")]
+    Conflict(String),
+}
+
+impl Classify for ProvisioningError {
+    fn is_retryable(&self) -> bool {
+        match self {
+            ProvisioningError::Config(e) => e.is_retryable(),
+            ProvisioningError::Secret(e) => e.is_retryable(),
+            ProvisioningError::Store(e) => e.is_retryable(),
+            ProvisioningError::Autotask(e) => e.is_retryable(),
+            ProvisioningError::Acronis(e) => e.is_retryable(),
+            ProvisioningError::Queue(e) => e.is_retryable(),
+            ProvisioningError::Conflict(_) => true,
+        }
+    }
+}
+
+impl From<ProvisioningError> for JobError {
+    fn from(error: ProvisioningError) -> Self {
+        match error {
+            ProvisioningError::Config(e) => JobError::Config(e),
+            ProvisioningError::Secret(e) => JobError::Secret(e),
+            ProvisioningError::Store(e) => JobError::Store(e),
+            ProvisioningError::Autotask(e) => e.into(),
+            ProvisioningError::Acronis(e) => e.into(),
+            other => JobError::Remote {
+                message: other.to_string(),
+                retryable: other.is_retryable(),
+                source: Some(Box::new(other)),
+            },
+        }
+    }
 }
 
 /// The planner: one message per integration from the scheduler.
@@ -39,14 +122,7 @@ pub async fn handle_plan(ctx: &ProvisioningContext, event: SqsEvent) -> SqsBatch
         &ctx.worker,
         Job::Provisioning,
         event,
-        |message| async move {
-            let _ = (ctx, message);
-            Err::<JobReport, _>(JobError::Remote {
-                message: "not built yet".into(),
-                retryable: false,
-                source: None,
-            })
-        },
+        |message| async move { run_planner(ctx, &message).await.map_err(JobError::from) },
     )
     .await
 }
@@ -57,14 +133,243 @@ pub async fn handle_apply(ctx: &ProvisioningContext, event: SqsEvent) -> SqsBatc
         &ctx.worker,
         Job::Provisioning,
         event,
-        |message: sync_shared::apply::ApplyMessage<serde_json::Value>| async move {
-            let _ = (ctx, message);
-            Err::<ApplyOutcome, _>(JobError::Remote {
-                message: "not built yet".into(),
-                retryable: false,
-                source: None,
-            })
+        |message: ApplyMessage<CustomerDesired>| async move {
+            apply::apply_customer(ctx, &message)
+                .await
+                .map_err(JobError::from)
         },
     )
     .await
+}
+
+/// Reads both sides, plans, stores the plan, sends the apply messages (unless `dry_run`).
+pub async fn run_planner(
+    ctx: &ProvisioningContext,
+    message: &JobMessage,
+) -> Result<JobReport, ProvisioningError> {
+    let worker = &ctx.worker;
+    let integration_id = &message.integration_id;
+    let raw = worker.store.load_config_items(integration_id).await?;
+    let config = IntegrationConfig::from_items(integration_id, raw)?;
+    let settings = &config.settings;
+    if !settings.features.billing {
+        return Ok(JobReport {
+            health: None,
+            message: "billing and provisioning is off (settings features.billing); nothing read or written".into(),
+            counts: BTreeMap::new(),
+        });
+    }
+    let now = message.slot;
+    let day = now.date_naive();
+    let autotask_credentials = worker
+        .secrets
+        .autotask(&settings.autotask_secret_name)
+        .await?;
+    let acronis_credentials = worker
+        .secrets
+        .acronis(&settings.acronis_secret_name)
+        .await?;
+    let mut options = sync_shared::autotask::ClientOptions::for_settings(settings);
+    if ctx.fast_autotask_retries {
+        options = options.with_fast_retries();
+    }
+    let zone = sync_shared::autotask::recorded_zone(&worker.store, integration_id).await?;
+    let autotask = AutotaskClient::connect(options, autotask_credentials, zone).await?;
+    let acronis = ctx.acronis_client(
+        &settings.acronis_secret_name,
+        acronis_credentials,
+        &worker.secrets,
+    )?;
+    let provisioned = provisioned::load_all(&worker.store, integration_id).await?;
+
+    let read_bundles = config.services.iter().any(|m| {
+        matches!(
+            m.target,
+            Some(sync_shared::config::ServiceTarget::ServiceBundle(_))
+        )
+    });
+    let (mut at_snapshot, ac_snapshot) = futures::try_join!(
+        snapshot::read_autotask(&autotask, day, read_bundles),
+        snapshot::read_acronis(&acronis),
+    )?;
+    let (services, bundles) = plan::mapped_products(&config, &at_snapshot);
+    snapshot::read_units(&autotask, &mut at_snapshot, day, &services, &bundles).await?;
+    let contract_companies: std::collections::HashMap<i64, i64> = at_snapshot
+        .contracts
+        .iter()
+        .map(|c| (c.id, c.company_id))
+        .collect();
+    let mut company_ids: BTreeSet<i64> = at_snapshot
+        .service_units
+        .iter()
+        .chain(at_snapshot.bundle_units.iter())
+        .filter_map(|row| contract_companies.get(&row.contract_id).copied())
+        .collect();
+    company_ids.extend(config.customers.iter().map(|c| c.company_id));
+    company_ids.extend(provisioned.iter().map(|p| p.company_id));
+    snapshot::read_companies(&autotask, &mut at_snapshot, &company_ids).await?;
+    let to_create = plan::companies_to_create(&PlanInput {
+        config: &config,
+        provisioned: &provisioned,
+        autotask: &at_snapshot,
+        acronis: &ac_snapshot,
+        now,
+    });
+    if settings.provisioning.create_accounts_based_on == AccountBasis::CompanyPrimaryContact
+        && !to_create.is_empty()
+    {
+        snapshot::read_primary_contacts(&autotask, &mut at_snapshot, &to_create).await?;
+    }
+    let planned = plan::plan(&PlanInput {
+        config: &config,
+        provisioned: &provisioned,
+        autotask: &at_snapshot,
+        acronis: &ac_snapshot,
+        now,
+    });
+
+    // The plan is stored before anything is written remotely (G1).
+    let created_at = Utc::now();
+    let mut counts = planned.counts();
+    let to_apply: Vec<&plan::CustomerPlan> = planned
+        .customers
+        .iter()
+        .filter(|c| c.desired.is_some())
+        .collect();
+    let header = PlanHeader {
+        integration_id: integration_id.clone(),
+        job: Job::Provisioning,
+        run_id: message.run_id(),
+        slot: message.slot,
+        created_at,
+        dry_run: settings.dry_run,
+        targets_to_apply: to_apply.len() as u64,
+        writes: to_apply.iter().map(|c| c.writes.len() as u64).sum(),
+        counts: counts.clone(),
+        notes: planned.notes.clone(),
+        expires_at: retention_expiry(created_at),
+    };
+    let targets: Vec<PlannedTarget> = planned
+        .customers
+        .iter()
+        .filter(|c| c.outcome != Outcome::InSync || !c.warnings.is_empty())
+        .map(|c| PlannedTarget {
+            key: c.company_id.to_string(),
+            name: c.company_name.clone(),
+            tenant_id: c.tenant_id.clone(),
+            outcome: c.outcome.as_str().into(),
+            writes: c.writes.clone(),
+            notes: c.warnings.clone(),
+        })
+        .collect();
+    worker.store.put_plan(&header, &targets).await?;
+
+    let issues: Vec<CustomerIssue> = planned
+        .customers
+        .iter()
+        .filter(|c| !c.warnings.is_empty())
+        .map(|c| CustomerIssue {
+            job: Job::Provisioning,
+            target: c.company_id.to_string(),
+            name: c.company_name.clone(),
+            kind: match c.outcome {
+                Outcome::Error => IssueKind::Error,
+                Outcome::Excluded => IssueKind::Excluded,
+                _ => IssueKind::Warning,
+            },
+            message: c.warnings.join("; "),
+            at: now,
+            source: IssueSource::Planner,
+        })
+        .collect();
+    let applying: HashSet<String> = to_apply.iter().map(|c| c.company_id.to_string()).collect();
+    worker
+        .store
+        .update_status(integration_id, created_at, |status| {
+            status.set_planner_issues(Job::Provisioning, issues.clone(), &applying)
+        })
+        .await?;
+
+    let mut sent = 0;
+    if !settings.dry_run && !to_apply.is_empty() {
+        let messages = to_apply
+            .iter()
+            .filter_map(|c| {
+                Some(ApplyMessage {
+                    integration_id: integration_id.clone(),
+                    job: Job::Provisioning,
+                    slot: message.slot,
+                    target: c.company_id.to_string(),
+                    target_name: c.company_name.clone(),
+                    desired: c.desired.clone()?,
+                })
+            })
+            .map(|m| m.to_fifo())
+            .collect::<Result<Vec<_>, _>>()?;
+        send_fifo(&ctx.sqs, &ctx.apply_queue_url, &messages).await?;
+        sent = messages.len();
+    }
+    counts.insert("apply_messages_sent".into(), sent as u64);
+    counts.insert("autotask_requests".into(), autotask.request_count());
+    counts.insert("autotask_slowed_calls".into(), autotask.slowed_call_count());
+    counts.insert("acronis_requests".into(), acronis.requests());
+    Ok(JobReport {
+        health: None,
+        message: summary(&planned, settings.dry_run, header.writes, sent),
+        counts,
+    })
+}
+
+/// One line for the status: what the plan found and did.
+fn summary(planned: &plan::Plan, dry_run: bool, writes: u64, sent: usize) -> String {
+    let count = |o: Outcome| planned.customers.iter().filter(|c| c.outcome == o).count();
+    let names = |o: Outcome| {
+        let names: Vec<String> = planned
+            .customers
+            .iter()
+            .filter(|c| c.outcome == o)
+            .map(|c| c.company_name.clone())
+            .collect();
+        match names.len() {
+            0 => String::new(),
+            n if n <= 5 => format!(" ({})", names.join(", ")),
+            n => format!(" ({}, and {} more)", names[..5].join(", "), n - 5),
+        }
+    };
+    let mut text = format!(
+        "{} customers: {} in sync, {} to update, {} to create, {} in error{}, {} excluded{}",
+        planned.customers.len(),
+        count(Outcome::InSync),
+        count(Outcome::Update),
+        count(Outcome::Create),
+        count(Outcome::Error),
+        names(Outcome::Error),
+        count(Outcome::Excluded),
+        names(Outcome::Excluded),
+    );
+    if dry_run {
+        text.push_str(&format!(
+            "; dry run: {writes} writes planned and stored, none made"
+        ));
+    } else {
+        text.push_str(&format!(
+            "; {writes} writes planned, {sent} customers sent to apply"
+        ));
+    }
+    if !planned.unmapped_companies.is_empty() {
+        text.push_str(&format!(
+            "; {} companies have Acronis services in active contracts but no mapping (automatic creation is off)",
+            planned.unmapped_companies.len()
+        ));
+    }
+    for note in &planned.notes {
+        text.push_str("; ");
+        text.push_str(note);
+    }
+    text
+}
+
+/// The integration's partition key, for items this job writes.
+pub fn pk(integration_id: &str) -> String {
+    integration_pk(integration_id)
 }

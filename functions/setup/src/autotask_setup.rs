@@ -16,12 +16,7 @@ use sync_shared::config::{
 use sync_shared::secrets::AutotaskCredentials;
 use sync_shared::worker::{JobError, WorkerContext};
 
-/// The item that records the Autotask zone of an integration (F2). Deleting it lets the next
-/// setup run accept the zone Autotask reports now.
-pub const ZONE_SK: &str = "ZONE";
-pub const ZONE_URL_ATTR: &str = "zone_url";
-/// The contract UDF that marks pay-as-you-go contracts (F4, F18); its values are "Yes" / "No".
-pub const PAYG_UDF_NAME: &str = "Acronis PAYG";
+pub use sync_shared::autotask::{PAYG_UDF_NAME, ZONE_SK, ZONE_URL_ATTR};
 
 /// What the Autotask half established.
 #[derive(Debug, Default)]
@@ -106,16 +101,7 @@ async fn recorded_zone(
     ctx: &WorkerContext,
     integration_id: &str,
 ) -> Result<Option<String>, JobError> {
-    let item = ctx
-        .store
-        .get_item(&integration_pk(integration_id), ZONE_SK)
-        .await?;
-    Ok(item
-        .as_ref()
-        .and_then(|i| i.get(ZONE_URL_ATTR))
-        .and_then(|v| v.as_s().ok())
-        .filter(|s| !s.is_empty())
-        .cloned())
+    Ok(sync_shared::autotask::recorded_zone(&ctx.store, integration_id).await?)
 }
 
 async fn set_up(

@@ -114,7 +114,7 @@ impl AcronisClient {
 
     /// Follows `paging.cursors.after`; follow-up requests carry only the cursor, which encodes
     /// the original filters.
-    async fn all_pages<T: serde::de::DeserializeOwned>(
+    pub(crate) async fn all_pages<T: serde::de::DeserializeOwned>(
         &self,
         path: &str,
         first_query: Vec<(&str, String)>,
@@ -230,7 +230,7 @@ impl AcronisClient {
     /// Runs read-then-write rounds (numbered from 1) until one is not refused for a stale
     /// version: another writer changed the object since our read, so the next round reads it
     /// again. Gives up (retryable) after `version_conflict_attempts` rounds.
-    async fn until_versions_match<T>(
+    pub(crate) async fn until_versions_match<T>(
         &self,
         what: impl FnOnce() -> String,
         mut round: impl AsyncFnMut(u32) -> Result<T, AcronisError>,

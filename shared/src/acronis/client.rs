@@ -184,6 +184,9 @@ pub(crate) struct ApiRequest<'a> {
     pub label: Option<&'a str>,
     pub query: &'a [(&'a str, String)],
     pub body: Option<&'a Value>,
+    /// A create that must not be repeated blindly: no retry after a 5xx or a timeout (the
+    /// platform may have carried it out); a 429 is still retried (nothing was done).
+    pub once: bool,
 }
 
 impl<'a> ApiRequest<'a> {
@@ -194,6 +197,7 @@ impl<'a> ApiRequest<'a> {
             label: None,
             query,
             body: None,
+            once: false,
         }
     }
 
@@ -290,6 +294,18 @@ impl AcronisClient {
         })
     }
 
+    /// [`AcronisClient::json`] for a create that must not be repeated blindly.
+    pub(crate) async fn json_once<T: DeserializeOwned>(
+        &self,
+        request: ApiRequest<'_>,
+    ) -> Result<T, AcronisError> {
+        self.json(ApiRequest {
+            once: true,
+            ..request
+        })
+        .await
+    }
+
     /// Sends a request with a bearer token; renews the token once on 401.
     pub(crate) async fn send(&self, request: ApiRequest<'_>) -> Result<Vec<u8>, AcronisError> {
         if let Some(recorder) = &self.options.recorder {
@@ -373,6 +389,7 @@ impl AcronisClient {
             label: None,
             query: &[],
             body: None,
+            once: false,
         };
         let url = format!("{}{TOKEN_PATH}", self.datacenter_url);
         let response = self
@@ -438,6 +455,11 @@ impl AcronisClient {
         request: &ApiRequest<'_>,
         build: impl Fn() -> RequestBuilder,
     ) -> Result<Response, AcronisError> {
+        let server_error_retries = if request.once {
+            0
+        } else {
+            self.options.server_error_retries
+        };
         let mut server_errors = 0;
         let mut rate_limited = 0;
         loop {
@@ -445,7 +467,7 @@ impl AcronisClient {
             let sent = build().timeout(self.options.request_timeout).send().await;
             match sent {
                 Err(error) => {
-                    if server_errors < self.options.server_error_retries {
+                    if server_errors < server_error_retries {
                         server_errors += 1;
                         tracing::warn!(method = %request.method, path = request.shown_path(), error = %error.without_url(), "Acronis request failed; retrying");
                         tokio::time::sleep(self.retry_delay()).await;
@@ -469,7 +491,7 @@ impl AcronisClient {
                 }
                 Ok(response)
                     if response.status().is_server_error()
-                        && server_errors < self.options.server_error_retries =>
+                        && server_errors < server_error_retries =>
                 {
                     server_errors += 1;
                     tracing::warn!(method = %request.method, path = request.shown_path(), status = response.status().as_u16(), "Acronis server error; retrying");

@@ -13,6 +13,7 @@ mod api;
 mod client;
 mod error;
 mod models;
+mod tenants;
 
 pub use api::{AlertBatch, OfferingItemsUpdate};
 pub use client::{AcronisClient, ClientOptions, RecordedRequest, RequestRecorder, TokenCache};
@@ -21,6 +22,7 @@ pub use models::{
     Alert, AlertTenant, ApiClientInfo, DesiredOfferingItem, OfferingItem, OfferingItemKey, Page,
     Quota, QuotaLimit, Tenant, TenantUsages, Usage,
 };
+pub use tenants::{COMPANY_ADMIN_ROLE, NewUser, Pricing};
 
 /// The Cyber Protection application, owner of the `pw_*` offering items.
 pub const CYBER_PROTECTION_APP_ID: &str = "6e6d758d-8e74-3ae3-ac84-50eb0dff12eb";

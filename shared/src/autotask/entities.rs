@@ -54,6 +54,17 @@ entity!(Company = "Companies" {
     user_defined_fields: Vec<UserDefinedField>,
 });
 
+entity!(Contact = "Contacts" {
+    #[serde(rename = "companyID")]
+    company_id: i64,
+    first_name: String,
+    last_name: String,
+    #[serde(rename = "emailAddress")]
+    email_address: String,
+    is_active: i64,
+    primary_contact: bool,
+});
+
 entity!(Contract = "Contracts" {
     #[serde(rename = "companyID")]
     company_id: i64,
@@ -81,6 +92,18 @@ entity!(ContractServiceUnit = "ContractServiceUnits" {
     contract_service_id: i64,
     #[serde(rename = "serviceID")]
     service_id: i64,
+    start_date: String,
+    end_date: String,
+    units: f64,
+});
+
+entity!(ContractServiceBundleUnit = "ContractServiceBundleUnits" {
+    #[serde(rename = "contractID")]
+    contract_id: i64,
+    #[serde(rename = "contractServiceBundleID")]
+    contract_service_bundle_id: i64,
+    #[serde(rename = "serviceBundleID")]
+    service_bundle_id: i64,
     start_date: String,
     end_date: String,
     units: f64,

@@ -19,9 +19,32 @@ pub use client::{
     ZONE_LOOKUP_URL_ENV, set_process_zone_lookup_url, zone_lookup_root,
 };
 pub use entities::{
-    BillingCode, Company, Contract, ContractService, ContractServiceUnit, Entity, FieldInformation,
-    PicklistValue, Service, ServiceBundle, ThresholdInformation, UserDefinedField,
-    UserDefinedFieldDefinition, ZoneInformation, udf_value,
+    BillingCode, Company, Contact, Contract, ContractService, ContractServiceBundleUnit,
+    ContractServiceUnit, Entity, FieldInformation, PicklistValue, Service, ServiceBundle,
+    ThresholdInformation, UserDefinedField, UserDefinedFieldDefinition, ZoneInformation, udf_value,
 };
 pub use error::{AutotaskError, TransportKind};
 pub use query::{Filter, MAX_PAGE_SIZE, Paging, Query};
+
+/// The item that records the Autotask zone of an integration (F2). Deleting it lets the next
+/// setup run accept the zone Autotask reports now.
+pub const ZONE_SK: &str = "ZONE";
+pub const ZONE_URL_ATTR: &str = "zone_url";
+/// The contract UDF that marks pay-as-you-go contracts (F4, F18); its values are "Yes" / "No".
+pub const PAYG_UDF_NAME: &str = "Acronis PAYG";
+
+/// The zone recorded by setup for the integration, if any.
+pub async fn recorded_zone(
+    store: &crate::store::Store,
+    integration_id: &str,
+) -> Result<Option<String>, crate::StoreError> {
+    let item = store
+        .get_item(&crate::config::integration_pk(integration_id), ZONE_SK)
+        .await?;
+    Ok(item
+        .as_ref()
+        .and_then(|i| i.get(ZONE_URL_ATTR))
+        .and_then(|v| v.as_s().ok())
+        .filter(|s| !s.is_empty())
+        .cloned())
+}
