@@ -3,6 +3,7 @@
 
 use axum::http::StatusCode;
 use serde_json::{Value, json};
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use crate::errors::ApiError;
@@ -63,8 +64,8 @@ pub(crate) fn get_knobs(shared: &Shared, _ctx: &Ctx) -> Result<Reply, ApiError> 
 
 pub(crate) fn set_knobs(shared: &Shared, ctx: &Ctx) -> Result<Reply, ApiError> {
     let knobs: Knobs = parse(ctx)?;
-    *lock(&shared.dice) = rand::SeedableRng::seed_from_u64(knobs.random_seed);
-    *lock(&shared.knobs) = knobs;
+    knobs.check().map_err(ApiError::bad_request)?;
+    shared.set_knobs(knobs);
     no_content()
 }
 
@@ -83,7 +84,92 @@ pub(crate) fn advance_clock(shared: &Shared, ctx: &Ctx) -> Result<Reply, ApiErro
 
 pub(crate) fn get_requests(shared: &Shared, _ctx: &Ctx) -> Result<Reply, ApiError> {
     let log = lock(&shared.log).clone();
-    Ok(Reply::Json(StatusCode::OK, json!({"items": log})))
+    let mut by_method: BTreeMap<&str, usize> = BTreeMap::new();
+    let mut by_route: BTreeMap<String, usize> = BTreeMap::new();
+    let mut by_status: BTreeMap<u16, usize> = BTreeMap::new();
+    for request in &log {
+        *by_method.entry(request.method.as_str()).or_default() += 1;
+        if let Some(route) = &request.route {
+            *by_route
+                .entry(format!("{} {route}", request.method))
+                .or_default() += 1;
+        }
+        *by_status.entry(request.status).or_default() += 1;
+    }
+    Ok(Reply::Json(
+        StatusCode::OK,
+        json!({"items": log, "counts": {"total": log.len(), "by_method": by_method,
+            "by_route": by_route, "by_status": by_status}}),
+    ))
+}
+
+pub(crate) fn get_concurrency(shared: &Shared, _ctx: &Ctx) -> Result<Reply, ApiError> {
+    let figures = shared.concurrency();
+    Ok(Reply::Json(
+        StatusCode::OK,
+        json!({"max_concurrent": figures.max_concurrent(), "items": figures.routes}),
+    ))
+}
+
+pub(crate) fn reset_concurrency(shared: &Shared, _ctx: &Ctx) -> Result<Reply, ApiError> {
+    shared.reset_concurrency();
+    no_content()
+}
+
+pub(crate) fn set_hold(shared: &Shared, ctx: &Ctx) -> Result<Reply, ApiError> {
+    #[derive(serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct Hold {
+        hold: bool,
+    }
+    let wanted: Hold = parse(ctx)?;
+    shared.hold.send_replace(wanted.hold);
+    no_content()
+}
+
+/// `GET /__sim/in_flight[?route=/api/2/…template][&at_least=N][&timeout_ms=M]`: API requests being
+/// served now (one route template or all). With `at_least`, waits until that many are in flight
+/// (200) or `timeout_ms` (default 10,000) passed (408).
+pub(crate) async fn in_flight(
+    axum::extract::State(shared): axum::extract::State<std::sync::Arc<Shared>>,
+    axum::extract::RawQuery(query): axum::extract::RawQuery,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let query = query
+        .as_deref()
+        .map(crate::routes::parse_form)
+        .unwrap_or_default();
+    let param = |name: &str| {
+        query
+            .iter()
+            .find(|(key, _)| key == name)
+            .map(|(_, value)| value.clone())
+    };
+    let number = |name: &str, default: u64| match param(name) {
+        None => Ok(default),
+        Some(text) => text
+            .parse::<u64>()
+            .map_err(|_| ApiError::bad_request(format!("{name} must be a non-negative integer"))),
+    };
+    let (at_least, timeout_ms) = match (number("at_least", 0), number("timeout_ms", 10_000)) {
+        (Ok(at_least), Ok(timeout_ms)) => (at_least, timeout_ms),
+        (Err(error), _) | (_, Err(error)) => return error.into_response(),
+    };
+    let route = param("route");
+    let wanted = usize::try_from(at_least).unwrap_or(usize::MAX);
+    let reached = tokio::time::timeout(
+        Duration::from_millis(timeout_ms),
+        shared.wait_for_in_flight(route.as_deref(), wanted),
+    )
+    .await
+    .is_ok();
+    let body = json!({"route": route, "in_flight": shared.in_flight(route.as_deref())});
+    let status = if reached {
+        StatusCode::OK
+    } else {
+        StatusCode::REQUEST_TIMEOUT
+    };
+    (status, axum::Json(body)).into_response()
 }
 
 pub(crate) fn reset_requests(shared: &Shared, _ctx: &Ctx) -> Result<Reply, ApiError> {

@@ -22,12 +22,13 @@ use chrono::{DateTime, Utc};
 use rand::SeedableRng;
 use rand::rngs::StdRng;
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
-use tokio::sync::oneshot;
+use tokio::sync::{Notify, oneshot, watch};
 use tokio::task::JoinHandle;
 
 pub use conformance::{validate_request_body, validate_response_body};
@@ -36,9 +37,11 @@ pub use model::{AccessPolicy, ApiClient, Infra, NewAlert, SimState, UsageUpdate,
 pub use seed::{Seed, TenantSeed};
 
 /// Fault and latency knobs; changeable at run time ([`AcronisSim::set_knobs`], `PUT /__sim/knobs`).
-/// Faults hit only the real API routes, never `/__sim`.
+/// Faults hit only the real API routes, never `/__sim`. The three fault probabilities are of
+/// disjoint outcomes drawn from one roll per request, so each happens with exactly its probability
+/// (their sum should not exceed 1; beyond it the later ones shrink).
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct Knobs {
     /// Added to every API response.
     pub latency_ms: u64,
@@ -51,6 +54,22 @@ pub struct Knobs {
     pub timeout_ms: u64,
     /// Seed of the fault dice: the same seed and request order give the same faults.
     pub random_seed: u64,
+}
+
+impl Knobs {
+    /// Probabilities outside 0..=1 are refused (`PUT /__sim/knobs` answers 400).
+    pub fn check(&self) -> Result<(), String> {
+        for (name, p) in [
+            ("rate_limit_probability", self.rate_limit_probability),
+            ("server_error_probability", self.server_error_probability),
+            ("timeout_probability", self.timeout_probability),
+        ] {
+            if !(0.0..=1.0).contains(&p) {
+                return Err(format!("{name} must be between 0 and 1, got {p}"));
+            }
+        }
+        Ok(())
+    }
 }
 
 impl Default for Knobs {
@@ -120,6 +139,63 @@ pub struct LoggedRequest {
     /// The route template (`/api/2/tenants/{tenant_id}`), `None` when nothing matched.
     pub route: Option<String>,
     pub status: u16,
+    /// The injected fault, if any: `429`, `503` or `timeout` (held, then 504).
+    pub fault: Option<String>,
+}
+
+/// The largest number of concurrent requests seen on one route since the last reset.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RouteConcurrency {
+    pub method: String,
+    /// Route template, e.g. `/api/2/tenants/{tenant_id}`.
+    pub route: String,
+    pub max_concurrent: usize,
+    /// Requests being served right now.
+    pub in_flight: usize,
+}
+
+/// Concurrency figures per route (`GET /__sim/concurrency`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Concurrency {
+    /// Sorted by route template, then method.
+    pub routes: Vec<RouteConcurrency>,
+}
+
+impl Concurrency {
+    /// The largest concurrency seen on any route.
+    pub fn max_concurrent(&self) -> usize {
+        self.routes
+            .iter()
+            .map(|r| r.max_concurrent)
+            .max()
+            .unwrap_or(0)
+    }
+
+    /// The figure of one route (`GET`, `/api/2/tenants/{tenant_id}`); 0 when never called.
+    pub fn max_of(&self, method: &str, route: &str) -> usize {
+        self.routes
+            .iter()
+            .find(|r| r.method.eq_ignore_ascii_case(method) && r.route == route)
+            .map_or(0, |r| r.max_concurrent)
+    }
+}
+
+/// Keyed by (route template, method).
+type RouteKey = (String, String);
+
+/// Releases a route's in-flight count when its request finishes, whatever the outcome.
+pub(crate) struct InFlightSlot<'s> {
+    shared: &'s Shared,
+    key: RouteKey,
+}
+
+impl Drop for InFlightSlot<'_> {
+    fn drop(&mut self) {
+        if let Some(count) = lock(&self.shared.in_flight).get_mut(&self.key) {
+            *count = count.saturating_sub(1);
+        }
+        self.shared.in_flight_changed.notify_waiters();
+    }
 }
 
 pub(crate) struct Shared {
@@ -128,6 +204,11 @@ pub(crate) struct Shared {
     pub dice: Mutex<StdRng>,
     pub log: Mutex<Vec<LoggedRequest>>,
     pub violations: Mutex<Vec<String>>,
+    pub in_flight: Mutex<BTreeMap<RouteKey, usize>>,
+    pub in_flight_changed: Notify,
+    /// Largest in-flight count per route since the last reset.
+    pub max_in_flight: Mutex<BTreeMap<RouteKey, usize>>,
+    pub hold: watch::Sender<bool>,
     clock_offset_ms: AtomicI64,
     pub config: SimConfig,
     pub specs: conformance::Specs,
@@ -147,6 +228,81 @@ impl Shared {
 
     pub fn state(&self) -> MutexGuard<'_, SimState> {
         lock(&self.state)
+    }
+
+    pub fn set_knobs(&self, knobs: Knobs) {
+        *lock(&self.dice) = StdRng::seed_from_u64(knobs.random_seed);
+        *lock(&self.knobs) = knobs;
+    }
+
+    /// Counts a request of a route as in flight until the slot drops.
+    pub(crate) fn enter(&self, method: &str, route: &str) -> InFlightSlot<'_> {
+        let key = (route.to_string(), method.to_string());
+        let now = {
+            let mut in_flight = lock(&self.in_flight);
+            let count = in_flight.entry(key.clone()).or_default();
+            *count += 1;
+            *count
+        };
+        let mut maxima = lock(&self.max_in_flight);
+        let max = maxima.entry(key.clone()).or_default();
+        *max = (*max).max(now);
+        drop(maxima);
+        self.in_flight_changed.notify_waiters();
+        InFlightSlot { shared: self, key }
+    }
+
+    /// Requests in flight on a route template (all methods), or on all routes for `None`.
+    pub fn in_flight(&self, route: Option<&str>) -> usize {
+        lock(&self.in_flight)
+            .iter()
+            .filter(|((r, _), _)| route.is_none_or(|wanted| wanted == r))
+            .map(|(_, n)| n)
+            .sum()
+    }
+
+    pub async fn wait_for_in_flight(&self, route: Option<&str>, count: usize) {
+        loop {
+            let notified = self.in_flight_changed.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            if self.in_flight(route) >= count {
+                return;
+            }
+            notified.await;
+        }
+    }
+
+    /// Waits while requests are held (`PUT /__sim/hold`).
+    pub(crate) async fn pass_hold_gate(&self) {
+        let mut gate = self.hold.subscribe();
+        while *gate.borrow_and_update() {
+            if gate.changed().await.is_err() {
+                break;
+            }
+        }
+    }
+
+    pub fn concurrency(&self) -> Concurrency {
+        let in_flight = lock(&self.in_flight).clone();
+        let routes = lock(&self.max_in_flight)
+            .iter()
+            .map(|(key, max)| RouteConcurrency {
+                route: key.0.clone(),
+                method: key.1.clone(),
+                max_concurrent: *max,
+                in_flight: in_flight.get(key).copied().unwrap_or(0),
+            })
+            .collect();
+        Concurrency { routes }
+    }
+
+    /// Forgets the maxima; requests still in flight count as the new maxima.
+    pub fn reset_concurrency(&self) {
+        let in_flight = lock(&self.in_flight).clone();
+        let mut maxima = lock(&self.max_in_flight);
+        maxima.clear();
+        maxima.extend(in_flight.into_iter().filter(|(_, n)| *n > 0));
     }
 
     pub fn advance(&self, by: Duration) {
@@ -179,6 +335,10 @@ impl AcronisSim {
             knobs: Mutex::new(config.knobs.clone()),
             log: Mutex::default(),
             violations: Mutex::default(),
+            in_flight: Mutex::default(),
+            in_flight_changed: Notify::new(),
+            max_in_flight: Mutex::default(),
+            hold: watch::channel(false).0,
             clock_offset_ms: AtomicI64::new(0),
             specs,
             config,
@@ -240,8 +400,37 @@ impl AcronisSim {
 
     /// Replaces the knobs and re-seeds the fault dice.
     pub fn set_knobs(&self, knobs: Knobs) {
-        *lock(&self.shared.dice) = StdRng::seed_from_u64(knobs.random_seed);
-        *lock(&self.shared.knobs) = knobs;
+        self.shared.set_knobs(knobs);
+    }
+
+    /// The largest number of concurrent requests seen per route since the start or
+    /// [`AcronisSim::reset_concurrency`] (`GET /__sim/concurrency`).
+    pub fn concurrency(&self) -> Concurrency {
+        self.shared.concurrency()
+    }
+
+    /// Starts a new measuring period (`DELETE /__sim/concurrency`); the request log is separate.
+    pub fn reset_concurrency(&self) {
+        self.shared.reset_concurrency();
+    }
+
+    /// Holds every API request (after it counted as in flight) until released (`PUT /__sim/hold`).
+    pub fn hold_requests(&self) {
+        self.shared.hold.send_replace(true);
+    }
+
+    pub fn release_requests(&self) {
+        self.shared.hold.send_replace(false);
+    }
+
+    /// Requests in flight on a route template (all methods), or on all routes for `None`.
+    pub fn in_flight(&self, route: Option<&str>) -> usize {
+        self.shared.in_flight(route)
+    }
+
+    /// Waits until at least `count` requests are in flight (see [`AcronisSim::in_flight`]).
+    pub async fn wait_for_in_flight(&self, route: Option<&str>, count: usize) {
+        self.shared.wait_for_in_flight(route, count).await;
     }
 
     pub fn request_log(&self) -> Vec<LoggedRequest> {
@@ -324,6 +513,7 @@ impl AcronisSim {
     }
 
     pub async fn shutdown(mut self) {
+        self.release_requests();
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
         }
@@ -335,6 +525,7 @@ impl AcronisSim {
 
 impl Drop for AcronisSim {
     fn drop(&mut self) {
+        self.shared.hold.send_replace(false);
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
         }

@@ -193,9 +193,22 @@ pub(crate) static HOOK_ROUTES: &[(&str, &str, Handler)] = &[
     ("POST", "/clock/advance", hooks::advance_clock),
     ("GET", "/requests", hooks::get_requests),
     ("DELETE", "/requests", hooks::reset_requests),
+    ("GET", "/concurrency", hooks::get_concurrency),
+    ("DELETE", "/concurrency", hooks::reset_concurrency),
+    ("PUT", "/hold", hooks::set_hold),
     ("POST", "/seed", hooks::apply_seed),
     ("GET", "/state", hooks::dump_state),
 ];
+
+/// Every hook as (method, path below [`HOOK_PREFIX`]), including the waiting
+/// `GET /__sim/in_flight`.
+pub fn hook_routes() -> Vec<(&'static str, &'static str)> {
+    HOOK_ROUTES
+        .iter()
+        .map(|(method, path, _)| (*method, *path))
+        .chain([("GET", "/in_flight")])
+        .collect()
+}
 
 /// What a handler produces.
 pub(crate) enum Reply {
@@ -364,6 +377,10 @@ pub(crate) fn build_router(shared: Arc<Shared>) -> Router {
             ),
         );
     }
+    router = router.route(
+        &format!("{HOOK_PREFIX}/in_flight"),
+        axum::routing::get(hooks::in_flight),
+    );
     router.fallback(not_found).with_state(shared)
 }
 
@@ -379,6 +396,7 @@ async fn not_found(
         query: uri.query().map(String::from),
         route: None,
         status: 404,
+        fault: None,
     });
     let error = if path.starts_with(crate::routes::Api::AlertManager.prefix()) {
         ApiError::Alerts {
@@ -417,19 +435,37 @@ async fn serve(
         // Test hooks: no faults, no log, no spec.
         return into_response(handler(&shared, &ctx));
     };
+    let _slot = shared.enter(method.as_str(), &template);
+    shared.pass_hold_gate().await;
     let knobs = lock(&shared.knobs).clone();
     if knobs.latency_ms > 0 {
         tokio::time::sleep(Duration::from_millis(knobs.latency_ms)).await;
     }
-    let (rate_limited, server_error, timed_out) = {
-        let mut dice = lock(&shared.dice);
-        let mut roll = |probability: f64| probability > 0.0 && dice.random::<f64>() < probability;
-        (
-            roll(knobs.rate_limit_probability),
-            roll(knobs.server_error_probability),
-            roll(knobs.timeout_probability),
-        )
+    let fault = {
+        let p429 = knobs.rate_limit_probability.clamp(0.0, 1.0);
+        let p503 = knobs.server_error_probability.clamp(0.0, 1.0);
+        let ptimeout = knobs.timeout_probability.clamp(0.0, 1.0);
+        if p429 + p503 + ptimeout <= 0.0 {
+            None
+        } else {
+            // One roll, disjoint outcomes: each fault happens with exactly its probability.
+            let roll: f64 = lock(&shared.dice).random();
+            if roll < p429 {
+                Some("429")
+            } else if roll < p429 + p503 {
+                Some("503")
+            } else if roll < p429 + p503 + ptimeout {
+                Some("timeout")
+            } else {
+                None
+            }
+        }
     };
+    let (rate_limited, server_error, timed_out) = (
+        fault == Some("429"),
+        fault == Some("503"),
+        fault == Some("timeout"),
+    );
     let outcome = if timed_out {
         tokio::time::sleep(Duration::from_millis(knobs.timeout_ms)).await;
         Err(injected(api, StatusCode::GATEWAY_TIMEOUT))
@@ -472,6 +508,7 @@ async fn serve(
         query: raw_query,
         route: Some(template),
         status: status.as_u16(),
+        fault: fault.map(String::from),
     });
     into_response(outcome)
 }

@@ -124,7 +124,7 @@ const BUNDLE_LINES: LineKind = LineKind {
 /// entity carries no unit count; the UI default is 1 (UNVERIFIED for REST).
 pub const INITIAL_UNITS_OF_NEW_CONTRACT_LINE: i64 = 1;
 
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct Db {
     tables: HashMap<&'static str, BTreeMap<i64, Row>>,
     next_id: i64,

@@ -5,6 +5,7 @@
 pub mod conformance;
 mod db;
 pub mod entities;
+pub mod hooks;
 mod query;
 pub mod routes;
 mod seed;
@@ -28,7 +29,11 @@ use std::time::{Duration, Instant};
 use tokio::sync::{Notify, oneshot, watch};
 use tokio::task::JoinHandle;
 
-/// Fault and latency knobs, settable at start and at run time.
+/// Fault and latency knobs, settable at start and at run time (also `PUT /__sim/knobs`).
+///
+/// The three fault probabilities are of disjoint outcomes drawn from one roll per request: a
+/// request is answered 429 with `random_429_probability`, 500 with `random_5xx_probability`, held
+/// with `timeout_probability` (their sum should not exceed 1; beyond it the later ones shrink).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Knobs {
     /// Added to every authenticated request.
@@ -88,14 +93,19 @@ impl Default for SimConfig {
     }
 }
 
-/// One logged request.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// One logged request (`/__sim` calls are never logged).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct RequestRecord {
     pub method: String,
     pub path: String,
+    /// The endpoint object of the matched route (`Companies`, `ContractServices`,
+    /// `ThresholdInformation`, …); `None` when no route matched.
+    pub entity: Option<String>,
     /// `METHOD /template` of the served route (or of the raw path when none matched).
     pub endpoint: String,
     pub status: u16,
+    /// The injected fault, if any: `429`, `5xx` or `timeout` (held, then answered normally).
+    pub fault: Option<String>,
 }
 
 /// The request log, oldest first.
@@ -118,12 +128,101 @@ impl RequestLog {
         counts
     }
 
+    /// Requests per HTTP method.
+    pub fn count_by_method(&self) -> BTreeMap<String, usize> {
+        let mut counts = BTreeMap::new();
+        for record in &self.records {
+            *counts.entry(record.method.clone()).or_default() += 1;
+        }
+        counts
+    }
+
+    /// Requests per endpoint object (`Companies`, …); unmatched paths are not counted.
+    pub fn count_by_entity(&self) -> BTreeMap<String, usize> {
+        let mut counts = BTreeMap::new();
+        for record in &self.records {
+            if let Some(entity) = &record.entity {
+                *counts.entry(entity.clone()).or_default() += 1;
+            }
+        }
+        counts
+    }
+
+    /// Requests per HTTP status.
+    pub fn count_by_status(&self) -> BTreeMap<u16, usize> {
+        let mut counts = BTreeMap::new();
+        for record in &self.records {
+            *counts.entry(record.status).or_default() += 1;
+        }
+        counts
+    }
+
     pub fn count(&self, endpoint: &str) -> usize {
         self.records
             .iter()
             .filter(|r| r.endpoint == endpoint)
             .count()
     }
+}
+
+/// Concurrency seen on one (integration code, endpoint object) since the last reset.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct EndpointConcurrency {
+    pub integration_code: String,
+    /// Endpoint object, e.g. `Companies` (child routes count under the child entity).
+    pub entity: String,
+    /// The largest number of requests that held a thread slot at the same time.
+    pub max_concurrent: usize,
+    /// Requests refused with `Itgenatr005` (thread threshold exceeded).
+    pub refused: usize,
+    /// Requests holding a slot right now.
+    pub in_flight: usize,
+}
+
+/// Concurrency figures of the thread-limit rule (`GET /__sim/concurrency`).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Concurrency {
+    pub thread_limit: usize,
+    /// Sorted by integration code, then entity.
+    pub endpoints: Vec<EndpointConcurrency>,
+}
+
+impl Concurrency {
+    /// The largest concurrency seen on any (integration code, endpoint object).
+    pub fn max_concurrent(&self) -> usize {
+        self.endpoints
+            .iter()
+            .map(|e| e.max_concurrent)
+            .max()
+            .unwrap_or(0)
+    }
+
+    /// All requests refused by the thread limit.
+    pub fn refused(&self) -> usize {
+        self.endpoints.iter().map(|e| e.refused).sum()
+    }
+
+    /// The largest concurrency per endpoint object (over all integration codes).
+    pub fn max_by_entity(&self) -> BTreeMap<String, usize> {
+        let mut by_entity = BTreeMap::new();
+        for e in &self.endpoints {
+            let max: &mut usize = by_entity.entry(e.entity.clone()).or_default();
+            *max = (*max).max(e.max_concurrent);
+        }
+        by_entity
+    }
+
+    /// True when no endpoint ever had more than `thread_limit` requests in flight and none was
+    /// refused.
+    pub fn thread_rule_kept(&self) -> bool {
+        self.refused() == 0 && self.max_concurrent() <= self.thread_limit
+    }
+}
+
+#[derive(Debug, Default, Clone, Copy)]
+pub(crate) struct EndpointStats {
+    pub max_concurrent: usize,
+    pub refused: usize,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -144,6 +243,8 @@ pub(crate) struct SharedState {
     thread_limit: usize,
     in_flight: Mutex<HashMap<(String, String), usize>>,
     in_flight_changed: Notify,
+    /// Keyed by (integration code, endpoint object as served).
+    concurrency: Mutex<BTreeMap<(String, &'static str), EndpointStats>>,
     hold: watch::Sender<bool>,
     zone_overrides: Mutex<HashMap<String, String>>,
     base_url: String,
@@ -180,6 +281,100 @@ impl SharedState {
             .unwrap_or(0)
     }
 
+    fn set_knobs(&self, knobs: Knobs) {
+        if let Ok(mut rng) = self.rng.lock() {
+            *rng = StdRng::seed_from_u64(knobs.rng_seed);
+        }
+        if let Ok(mut current) = self.knobs.lock() {
+            *current = knobs;
+        }
+    }
+
+    fn log(&self) -> MutexGuard<'_, RequestLog> {
+        self.log
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Requests in flight for an endpoint object (any letter case), or for all when `None`.
+    fn in_flight(&self, endpoint_object: Option<&str>) -> usize {
+        let key = endpoint_object.map(str::to_ascii_lowercase);
+        self.in_flight
+            .lock()
+            .map(|m| {
+                m.iter()
+                    .filter(|((_, o), _)| key.as_ref().is_none_or(|k| k == o))
+                    .map(|(_, n)| n)
+                    .sum()
+            })
+            .unwrap_or(0)
+    }
+
+    async fn wait_for_in_flight(&self, endpoint_object: Option<&str>, count: usize) {
+        loop {
+            let notified = self.in_flight_changed.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            if self.in_flight(endpoint_object) >= count {
+                return;
+            }
+            notified.await;
+        }
+    }
+
+    fn concurrency(&self) -> Concurrency {
+        let stats = self
+            .concurrency
+            .lock()
+            .map(|s| s.clone())
+            .unwrap_or_default();
+        let in_flight = self.in_flight.lock().map(|m| m.clone()).unwrap_or_default();
+        let endpoints = stats
+            .into_iter()
+            .map(|((code, entity), figures)| EndpointConcurrency {
+                in_flight: in_flight
+                    .get(&(code.clone(), entity.to_ascii_lowercase()))
+                    .copied()
+                    .unwrap_or(0),
+                integration_code: code,
+                entity: entity.to_string(),
+                max_concurrent: figures.max_concurrent,
+                refused: figures.refused,
+            })
+            .collect();
+        Concurrency {
+            thread_limit: self.thread_limit,
+            endpoints,
+        }
+    }
+
+    /// Forgets maxima and refusals; requests still in flight count as the new maxima.
+    fn reset_concurrency(&self) {
+        let in_flight = self.in_flight.lock().map(|m| m.clone()).unwrap_or_default();
+        if let Ok(mut stats) = self.concurrency.lock() {
+            stats.retain(|(code, entity), figures| {
+                let now = in_flight
+                    .get(&(code.clone(), entity.to_ascii_lowercase()))
+                    .copied()
+                    .unwrap_or(0);
+                *figures = EndpointStats {
+                    max_concurrent: now,
+                    refused: 0,
+                };
+                now > 0
+            });
+        }
+    }
+
+    fn apply_seed(&self, seed: &Seed) -> Result<(), SeedError> {
+        // All or nothing: a seed that fails half-way leaves the database as it was.
+        let mut db = self.lock_db();
+        let mut copy = db.clone();
+        seed.apply(&mut copy)?;
+        *db = copy;
+        Ok(())
+    }
+
     fn zone_url_of(&self, user: &str) -> String {
         self.zone_overrides
             .lock()
@@ -214,6 +409,7 @@ impl AutotaskSim {
             thread_limit: config.thread_limit,
             in_flight: Mutex::new(HashMap::new()),
             in_flight_changed: Notify::new(),
+            concurrency: Mutex::new(BTreeMap::new()),
             hold,
             zone_overrides: Mutex::new(HashMap::new()),
             base_url: format!("http://{address}/ATServicesRest/"),
@@ -265,12 +461,12 @@ impl AutotaskSim {
 
     /// Replaces the knobs; the fault generator is re-seeded from `rng_seed`.
     pub fn set_knobs(&self, knobs: Knobs) {
-        if let Ok(mut rng) = self.state.rng.lock() {
-            *rng = StdRng::seed_from_u64(knobs.rng_seed);
-        }
-        if let Ok(mut current) = self.state.knobs.lock() {
-            *current = knobs;
-        }
+        self.state.set_knobs(knobs);
+    }
+
+    /// The hourly request threshold currently applied.
+    pub fn hourly_threshold(&self) -> u32 {
+        self.state.hourly_threshold()
     }
 
     pub fn set_hourly_threshold(&self, requests: u32) {
@@ -302,40 +498,41 @@ impl AutotaskSim {
 
     /// Requests currently in flight for an endpoint object (e.g. "Companies"), all codes.
     pub fn in_flight(&self, endpoint_object: &str) -> usize {
-        let key = endpoint_object.to_ascii_lowercase();
-        self.state
-            .in_flight
-            .lock()
-            .map(|m| {
-                m.iter()
-                    .filter(|((_, o), _)| *o == key)
-                    .map(|(_, n)| n)
-                    .sum()
-            })
-            .unwrap_or(0)
+        self.state.in_flight(Some(endpoint_object))
     }
 
     /// Waits until at least `count` requests are in flight for the endpoint object.
     pub async fn wait_for_in_flight(&self, endpoint_object: &str, count: usize) {
-        loop {
-            let notified = self.state.in_flight_changed.notified();
-            tokio::pin!(notified);
-            notified.as_mut().enable();
-            if self.in_flight(endpoint_object) >= count {
-                return;
-            }
-            notified.await;
-        }
+        self.state
+            .wait_for_in_flight(Some(endpoint_object), count)
+            .await;
+    }
+
+    /// The largest number of concurrent requests seen per (integration code, endpoint object)
+    /// since the start or [`AutotaskSim::reset_concurrency`], and the thread-limit refusals.
+    pub fn concurrency(&self) -> Concurrency {
+        self.state.concurrency()
+    }
+
+    /// Starts a new measuring period (`DELETE /__sim/concurrency`). The request log is separate
+    /// ([`AutotaskSim::reset_request_log`]).
+    pub fn reset_concurrency(&self) {
+        self.state.reset_concurrency();
+    }
+
+    /// Adds a seed's users, picklists, entities and contract lines at run time (`POST /__sim/seed`);
+    /// all or nothing.
+    pub fn apply_seed(&self, seed: &Seed) -> Result<(), SeedError> {
+        self.state.apply_seed(seed)
     }
 
     pub fn request_log(&self) -> RequestLog {
-        self.state.log.lock().map(|l| l.clone()).unwrap_or_default()
+        self.state.log().clone()
     }
 
+    /// Clears the request log only (not the concurrency figures nor the hourly window).
     pub fn reset_request_log(&self) {
-        if let Ok(mut log) = self.state.log.lock() {
-            *log = RequestLog::default();
-        }
+        *self.state.log() = RequestLog::default();
     }
 
     /// Stops the server and waits for it to finish.

@@ -1,11 +1,17 @@
-//! `autotask-sim [--host 127.0.0.1] [--port 0] [--seed FILE.json]`: serves the simulator until
-//! SIGINT/SIGTERM and prints one line with the REST root and the zone lookup URL.
+//! `autotask-sim [--host 127.0.0.1] [--port 0] [--seed FILE.json] [--latency-ms N] [--faults P]
+//! [--fault-seed N] [--timeout-ms N] [--hourly-threshold N] [--thread-limit N]`: serves the
+//! simulator until SIGINT/SIGTERM and prints one line with the REST root and the zone lookup URL.
+//! The control surface is `/__sim` on the same host and port.
 
 use autotask_sim::{AutotaskSim, Seed, SimConfig};
 use std::process::ExitCode;
+use std::time::Duration;
 
 fn usage() -> ExitCode {
-    eprintln!("usage: autotask-sim [--host 127.0.0.1] [--port 0] [--seed FILE.json]");
+    eprintln!(
+        "usage: autotask-sim [--host 127.0.0.1] [--port 0] [--seed FILE.json] [--latency-ms N] \
+         [--faults P] [--fault-seed N] [--timeout-ms N] [--hourly-threshold N] [--thread-limit N]"
+    );
     ExitCode::from(2)
 }
 
@@ -36,6 +42,35 @@ async fn main() -> ExitCode {
                     }
                 }
             }
+            ("--latency-ms", Some(ms)) => match ms.parse() {
+                Ok(ms) => config.knobs.latency = Duration::from_millis(ms),
+                Err(_) => return usage(),
+            },
+            // 429, 500 and timeout each with probability P (disjoint, so at most 1/3 each).
+            ("--faults", Some(p)) => match p.parse::<f64>() {
+                Ok(p) if (0.0..=1.0 / 3.0 + 1e-9).contains(&p) => {
+                    config.knobs.random_429_probability = p;
+                    config.knobs.random_5xx_probability = p;
+                    config.knobs.timeout_probability = p;
+                }
+                _ => return usage(),
+            },
+            ("--fault-seed", Some(seed)) => match seed.parse() {
+                Ok(seed) => config.knobs.rng_seed = seed,
+                Err(_) => return usage(),
+            },
+            ("--timeout-ms", Some(ms)) => match ms.parse() {
+                Ok(ms) => config.knobs.timeout_hold = Duration::from_millis(ms),
+                Err(_) => return usage(),
+            },
+            ("--hourly-threshold", Some(n)) => match n.parse() {
+                Ok(n) => config.hourly_request_threshold = n,
+                Err(_) => return usage(),
+            },
+            ("--thread-limit", Some(n)) => match n.parse() {
+                Ok(n) => config.thread_limit = n,
+                Err(_) => return usage(),
+            },
             _ => return usage(),
         }
     }

@@ -69,18 +69,30 @@ pub async fn handle(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let path = uri.path().to_string();
-    let (response, endpoint) = dispatch(&state, &method, &uri, &headers, &body).await;
-    let status = response.status().as_u16();
-    if let Ok(mut log) = state.log.lock() {
-        log.push(RequestRecord {
-            method: method.to_string(),
-            path,
-            endpoint,
-            status,
-        });
+    // Test hooks: outside the REST root, never logged, counted, delayed or faulted.
+    if crate::hooks::is_hook_path(uri.path()) {
+        return crate::hooks::handle(&state, &method, &uri, &body).await;
     }
+    let path = uri.path().to_string();
+    let mut meta = Meta::default();
+    let (response, endpoint) = dispatch(&state, &method, &uri, &headers, &body, &mut meta).await;
+    let status = response.status().as_u16();
+    state.log().push(RequestRecord {
+        method: method.to_string(),
+        path,
+        entity: meta.entity.map(str::to_string),
+        endpoint,
+        status,
+        fault: meta.fault.map(str::to_string),
+    });
     response
+}
+
+/// What the log records besides the endpoint: the matched object and an injected fault.
+#[derive(Default)]
+struct Meta {
+    entity: Option<&'static str>,
+    fault: Option<&'static str>,
 }
 
 async fn dispatch(
@@ -89,6 +101,7 @@ async fn dispatch(
     uri: &Uri,
     headers: &HeaderMap,
     body: &Bytes,
+    meta: &mut Meta,
 ) -> (Response, String) {
     let full_path = uri.path();
     let below_root = match full_path.get(..REST_ROOT.len()) {
@@ -124,6 +137,7 @@ async fn dispatch(
         }
     };
     let endpoint = format!("{} {}", route.method, route.template);
+    meta.entity = Some(route.action.endpoint_object());
     let query_params: Vec<(String, String)> = uri
         .query()
         .map(|q| form_urlencoded::parse(q.as_bytes()).into_owned().collect())
@@ -160,7 +174,9 @@ async fn dispatch(
         Ok(slot) => slot,
         Err(response) => return (response, endpoint),
     };
-    if let Some(response) = apply_knobs(state).await {
+    let (fault, response) = apply_knobs(state).await;
+    meta.fault = fault;
+    if let Some(response) = response {
         return (response, endpoint);
     }
 
@@ -576,9 +592,14 @@ fn count_against_hourly_threshold(state: &SharedState) -> Result<(), Response> {
 fn take_thread_slot(
     state: &Arc<SharedState>,
     code: &str,
-    object: &str,
+    object: &'static str,
 ) -> Result<InFlightSlot, Response> {
     let key = (code.to_string(), object.to_ascii_lowercase());
+    let record = |update: &dyn Fn(&mut crate::EndpointStats)| {
+        if let Ok(mut stats) = state.concurrency.lock() {
+            update(stats.entry((code.to_string(), object)).or_default());
+        }
+    };
     let Ok(mut map) = state.in_flight.lock() else {
         return Err(error(
             StatusCode::INTERNAL_SERVER_ERROR,
@@ -588,6 +609,7 @@ fn take_thread_slot(
     let count = map.entry(key.clone()).or_default();
     if *count >= state.thread_limit {
         // Notes §4: code Itgenatr005, may arrive with a non-429 status.
+        record(&|figures| figures.refused += 1);
         let limit = state.thread_limit;
         return Err(error(
             StatusCode::INTERNAL_SERVER_ERROR,
@@ -597,7 +619,9 @@ fn take_thread_slot(
         ));
     }
     *count += 1;
+    let now = *count;
     drop(map);
+    record(&|figures| figures.max_concurrent = figures.max_concurrent.max(now));
     state.in_flight_changed.notify_waiters();
     Ok(InFlightSlot {
         state: Arc::clone(state),
@@ -605,8 +629,9 @@ fn take_thread_slot(
     })
 }
 
-/// Latency, hold gate and seeded random faults. Returns a response when a fault fires.
-async fn apply_knobs(state: &SharedState) -> Option<Response> {
+/// Latency, hold gate and seeded random faults. Returns the injected fault's name and, when the
+/// fault answers instead of the handler, the response.
+async fn apply_knobs(state: &SharedState) -> (Option<&'static str>, Option<Response>) {
     let knobs: Knobs = state.knobs();
     if !knobs.latency.is_zero() {
         tokio::time::sleep(knobs.latency).await;
@@ -617,32 +642,50 @@ async fn apply_knobs(state: &SharedState) -> Option<Response> {
             break;
         }
     }
-    let (throttle, server_error, timeout) = {
-        let Ok(mut rng) = state.rng.lock() else {
-            return None;
-        };
-        (
-            rng.random_bool(knobs.random_429_probability.clamp(0.0, 1.0)),
-            rng.random_bool(knobs.random_5xx_probability.clamp(0.0, 1.0)),
-            rng.random_bool(knobs.timeout_probability.clamp(0.0, 1.0)),
-        )
+    let fault = {
+        let p429 = knobs.random_429_probability.clamp(0.0, 1.0);
+        let p5xx = knobs.random_5xx_probability.clamp(0.0, 1.0);
+        let ptimeout = knobs.timeout_probability.clamp(0.0, 1.0);
+        if p429 + p5xx + ptimeout <= 0.0 {
+            None
+        } else {
+            // One roll, disjoint outcomes: each fault happens with exactly its probability.
+            let roll: f64 = match state.rng.lock() {
+                Ok(mut rng) => rng.random(),
+                Err(_) => 1.0,
+            };
+            if roll < p429 {
+                Some("429")
+            } else if roll < p429 + p5xx {
+                Some("5xx")
+            } else if roll < p429 + p5xx + ptimeout {
+                Some("timeout")
+            } else {
+                None
+            }
+        }
     };
-    if timeout {
-        tokio::time::sleep(knobs.timeout_hold).await;
+    match fault {
+        Some("429") => (
+            fault,
+            Some(error(
+                StatusCode::TOO_MANY_REQUESTS,
+                "The request was throttled. Please retry later.",
+            )),
+        ),
+        Some("5xx") => (
+            fault,
+            Some(error(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "An unexpected error has occurred.",
+            )),
+        ),
+        Some(_) => {
+            tokio::time::sleep(knobs.timeout_hold).await;
+            (fault, None)
+        }
+        None => (None, None),
     }
-    if throttle {
-        return Some(error(
-            StatusCode::TOO_MANY_REQUESTS,
-            "The request was throttled. Please retry later.",
-        ));
-    }
-    if server_error {
-        return Some(error(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "An unexpected error has occurred.",
-        ));
-    }
-    None
 }
 
 fn entity_information(def: &EntityDef) -> Value {

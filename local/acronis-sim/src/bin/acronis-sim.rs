@@ -1,11 +1,14 @@
-//! Runs the simulator on its own: `acronis-sim [--host 127.0.0.1] [--port 0] [--seed FILE.json]`.
-//! Prints `acronis-sim listening on <base URL>` and serves until SIGINT/SIGTERM.
+//! Runs the simulator on its own: `acronis-sim [--host 127.0.0.1] [--port 0] [--seed FILE.json]
+//! [--example-seed] [--token-lifetime-secs N] [--latency-ms N] [--faults P] [--fault-seed N]
+//! [--timeout-ms N]`. Prints `acronis-sim listening on <base URL>` and serves until SIGINT/SIGTERM;
+//! the control surface is `<base URL>/__sim`.
 
 use acronis_sim::{AcronisSim, Seed, SimConfig};
 
 fn usage() -> ! {
     eprintln!(
-        "usage: acronis-sim [--host 127.0.0.1] [--port N] [--seed FILE.json] [--example-seed] [--token-lifetime-secs N]"
+        "usage: acronis-sim [--host 127.0.0.1] [--port N] [--seed FILE.json] [--example-seed] [--token-lifetime-secs N] \
+         [--latency-ms N] [--faults P] [--fault-seed N] [--timeout-ms N]"
     );
     std::process::exit(2)
 }
@@ -25,6 +28,21 @@ async fn main() -> anyhow::Result<()> {
                 config.token_lifetime =
                     std::time::Duration::from_secs(value().parse().unwrap_or_else(|_| usage()))
             }
+            "--latency-ms" => config.knobs.latency_ms = value().parse().unwrap_or_else(|_| usage()),
+            // 429, 503 and timeout (504) each with probability P (disjoint, so at most 1/3 each).
+            "--faults" => {
+                let p: f64 = value().parse().unwrap_or_else(|_| usage());
+                if !(0.0..=1.0 / 3.0 + 1e-9).contains(&p) {
+                    usage()
+                }
+                config.knobs.rate_limit_probability = p;
+                config.knobs.server_error_probability = p;
+                config.knobs.timeout_probability = p;
+            }
+            "--fault-seed" => {
+                config.knobs.random_seed = value().parse().unwrap_or_else(|_| usage())
+            }
+            "--timeout-ms" => config.knobs.timeout_ms = value().parse().unwrap_or_else(|_| usage()),
             _ => usage(),
         }
     }
