@@ -402,6 +402,20 @@ async fn fourth_concurrent_request_on_one_endpoint_hits_the_thread_threshold() {
         assert_eq!(task.await.unwrap(), StatusCode::OK);
     }
     assert_eq!(other.await.unwrap(), StatusCode::OK);
+    // The same figures through the library: 3 at once on Companies, 1 refused, 1 on Contracts.
+    let figures = sim.concurrency();
+    assert_eq!(figures.thread_limit, 3);
+    assert_eq!(figures.max_concurrent(), 3);
+    assert_eq!(figures.refused(), 1);
+    assert!(!figures.thread_rule_kept());
+    assert_eq!(
+        figures.max_by_entity(),
+        [("Companies".to_string(), 3), ("Contracts".to_string(), 1)].into()
+    );
+    assert!(figures.endpoints.iter().all(|e| e.in_flight == 0));
+    sim.reset_concurrency();
+    assert!(sim.concurrency().endpoints.is_empty());
+    assert!(sim.concurrency().thread_rule_kept());
 }
 
 #[tokio::test]
