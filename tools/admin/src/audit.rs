@@ -48,7 +48,7 @@ pub fn render(report: &AuditReport) -> String {
     let mut table = Table::new(&[
         ("time", 20),
         ("run", 34),
-        ("target", 30),
+        ("target", 40),
         ("action", 26),
         ("object", 36),
         ("before → after", 50),

@@ -86,8 +86,8 @@ pub struct MappedPair {
     pub tenant_id: Option<String>,
     pub tenant_name: Option<String>,
     /// `mapping` (a CUSTOMER item naming a tenant), `mapping new` (a CUSTOMER item with
-    /// `"new"`) or `recorded` (a PROVISIONED item of origin `auto_create`: a tenant the
-    /// product created by itself, F16).
+    /// `"new"`) or `auto-created` (a PROVISIONED item of origin `auto_create`: a tenant the
+    /// product created by itself, F16, whose record is the mapping).
     pub via: String,
     pub origin: Option<String>,
     /// Something a person should look at: the company or tenant was not found, or the
@@ -157,12 +157,12 @@ pub async fn load(
         .secrets
         .autotask(&settings.autotask_secret_name)
         .await
-        .map_err(|e| AdminError::from_error("Autotask secret", &e))?;
+        .map_err(|e| AdminError::from_error("reading the Autotask secret", &e))?;
     let acronis_secret = admin
         .secrets
         .acronis(&settings.acronis_secret_name)
         .await
-        .map_err(|e| AdminError::from_error("Acronis secret", &e))?;
+        .map_err(|e| AdminError::from_error("reading the Acronis secret", &e))?;
     let mut options = autotask::ClientOptions::for_settings(settings);
     // A person is waiting: no slowing down for the hourly budget (G5 is for background jobs).
     options.background = false;
@@ -174,7 +174,7 @@ pub async fn load(
         acronis_secret,
         admin.acronis_options.clone(),
     )
-    .map_err(|e| AdminError::from_error("Acronis", &e))?
+    .map_err(|e| AdminError::from_error("connecting to Acronis", &e))?
     .with_secrets_cache(admin.secrets.clone());
 
     let autotask_side = async {
@@ -184,8 +184,9 @@ pub async fn load(
     let (autotask_result, acronis_result) =
         tokio::join!(autotask_side, read_customer_tenants(&acronis));
     let (companies, company_types) =
-        autotask_result.map_err(|e| AdminError::from_error("Autotask", &e))?;
-    let (partner, tenants) = acronis_result.map_err(|e| AdminError::from_error("Acronis", &e))?;
+        autotask_result.map_err(|e| AdminError::from_error("reading Autotask companies", &e))?;
+    let (partner, tenants) = acronis_result
+        .map_err(|e| AdminError::from_error("reading Acronis customer tenants", &e))?;
 
     let type_filter = match &filter.company_type {
         None => None,
@@ -322,7 +323,7 @@ async fn read_customer_tenants(
             }
         }
     }
-    customers.sort_by(|a, b| (&a.name, &a.id).cmp(&(&b.name, &b.id)));
+    customers.sort_by_cached_key(|t| (sort_key(&t.name), t.id.clone()));
     Ok((partner, customers))
 }
 
@@ -422,7 +423,7 @@ pub fn build(
                 None,
                 record.tenant.clone(),
                 record.tenant_name.clone(),
-                "recorded",
+                "auto-created",
                 record.origin.clone(),
                 problem,
                 &company_by_id,
@@ -430,7 +431,12 @@ pub fn build(
             ));
         }
     }
-    mapped.sort_by_key(|m| (m.company_name.clone().unwrap_or_default(), m.company_id));
+    mapped.sort_by_cached_key(|m| {
+        (
+            sort_key(m.company_name.as_deref().unwrap_or_default()),
+            m.company_id,
+        )
+    });
     let mapped_tenants: HashSet<&str> = mapped
         .iter()
         .filter_map(|m| m.tenant_id.as_deref())
@@ -441,8 +447,8 @@ pub fn build(
         .filter(|c| !mapped_companies.contains(&c.id))
         .cloned()
         .collect();
-    unmapped_companies.sort_by(|a, b| (&a.name, a.id).cmp(&(&b.name, b.id)));
-    let unmapped_tenants: Vec<CustomerTenant> = tenants
+    unmapped_companies.sort_by_cached_key(|c| (sort_key(&c.name), c.id));
+    let mut unmapped_tenants: Vec<CustomerTenant> = tenants
         .iter()
         .filter(|t| !mapped_tenants.contains(t.id.as_str()))
         .map(|t| CustomerTenant {
@@ -452,6 +458,7 @@ pub fn build(
             ..t.clone()
         })
         .collect();
+    unmapped_tenants.sort_by_cached_key(|t| (sort_key(&t.name), t.id.clone()));
     // Suggestions are found among all unmapped companies, then filtered: a type filter never
     // turns an ambiguous name into a suggestion.
     let mut suggestions: Vec<Suggestion> = suggest_pairs(
@@ -500,6 +507,11 @@ pub fn build(
         unmapped_tenants,
         suggestions,
     }
+}
+
+/// Names sort as a person reads them: case-insensitively.
+fn sort_key(name: &str) -> String {
+    name.to_lowercase()
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -565,21 +577,17 @@ pub fn render(report: &MappingsReport) -> String {
                 ("type", 12),
                 ("tenant", 36),
                 ("tenant name", 30),
-                ("via", 11),
+                ("via", 12),
                 ("problem", 60),
             ]);
             for m in &report.mapped {
-                let via = match &m.origin {
-                    Some(origin) => format!("{} ({origin})", m.via),
-                    None => m.via.clone(),
-                };
                 table.row([
                     m.company_id.to_string(),
                     or_dash(&m.company_name),
                     or_dash(&m.company_type),
                     m.tenant_id.clone().unwrap_or_else(|| "(new)".into()),
                     or_dash(&m.tenant_name),
-                    via,
+                    m.via.clone(),
                     m.problem.clone().unwrap_or_default(),
                 ]);
             }
@@ -651,11 +659,14 @@ pub fn render(report: &MappingsReport) -> String {
             ]);
         }
         out.push_str(&format!(
-            "suggestions ({}): same name apart from case and punctuation; to map, write {{\"pk\": \"{}\", \"sk\": \"CUSTOMER#<company>\", \"tenant\": \"<tenant>\"}}\n",
-            table.len(),
-            integration_pk(&report.integration)
+            "suggestions ({}): the same name apart from case and punctuation\n",
+            table.len()
         ));
         out.push_str(&table.render());
+        out.push_str(&format!(
+            "to map one, write {{\"pk\": \"{}\", \"sk\": \"CUSTOMER#<company>\", \"tenant\": \"<tenant>\"}}\n",
+            integration_pk(&report.integration)
+        ));
     }
     out
 }
@@ -778,7 +789,7 @@ mod tests {
             mapped,
             vec![
                 (9, None, "mapping new"),
-                (4, Some("000000000004"), "recorded"),
+                (4, Some("000000000004"), "auto-created"),
                 (1, Some("000000000001"), "mapping"),
                 (3, Some("000000000003"), "mapping new"),
             ]
@@ -799,15 +810,16 @@ mod tests {
         assert_eq!(
             unmapped_tenants,
             vec![
+                "Former Customer",
                 "hilda huffington inc",
                 "lead corp.",
                 "Twin",
-                "twin",
-                "Former Customer"
-            ]
+                "twin"
+            ],
+            "sorted case-insensitively"
         );
         assert_eq!(
-            report.unmapped_tenants[4].note.as_deref(),
+            report.unmapped_tenants[0].note.as_deref(),
             Some("created for company 7, whose mapping was removed")
         );
         // "Twin" matches two tenants: no suggestion.
