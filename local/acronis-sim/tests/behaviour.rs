@@ -808,3 +808,42 @@ async fn tenant_users_and_access_policies() {
         sim.conformance_violations()
     );
 }
+
+#[tokio::test]
+async fn library_reports_concurrency_per_route() {
+    let sim = std::sync::Arc::new(start(SimConfig::example()).await);
+    let token = token(&sim).await;
+    sim.reset_concurrency();
+    sim.hold_requests();
+    let route = "/api/2/tenants/{tenant_id}";
+    let held: Vec<_> = [PARTNER, CONTOSO]
+        .into_iter()
+        .map(|tenant| {
+            let (sim, token) = (std::sync::Arc::clone(&sim), token.clone());
+            tokio::spawn(async move {
+                call(
+                    &sim,
+                    &token,
+                    "GET",
+                    &format!("/api/2/tenants/{tenant}"),
+                    None,
+                )
+                .await
+                .0
+            })
+        })
+        .collect();
+    sim.wait_for_in_flight(Some(route), 2).await;
+    assert_eq!(sim.in_flight(None), 2);
+    sim.release_requests();
+    for call in held {
+        assert_eq!(call.await.expect("task"), 200);
+    }
+    let figures = sim.concurrency();
+    assert_eq!(figures.max_concurrent(), 2);
+    assert_eq!(figures.max_of("GET", route), 2);
+    assert_eq!(figures.routes.len(), 1, "{figures:?}");
+    assert_eq!(figures.routes[0].in_flight, 0);
+    sim.reset_concurrency();
+    assert_eq!(sim.concurrency().max_concurrent(), 0);
+}
