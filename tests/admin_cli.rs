@@ -593,8 +593,29 @@ async fn mappings_lists_both_sides_with_suggestions_and_prints_no_secret() {
         company_type: company_type.map(str::to_string),
     };
 
+    sims.autotask.reset_request_log();
+    sims.acronis.reset_request_log();
     let text = run(&admin, mappings(false, None), false).await;
     assert_no_secret(&text);
+    // Bulk reads (G5): pages and batches, not a call per company or tenant.
+    let autotask_calls = sims.autotask.request_log().count_by_endpoint();
+    assert_eq!(
+        autotask_calls.values().sum::<usize>(),
+        3,
+        "zone lookup, companyType picklist, one page of companies: {autotask_calls:?}"
+    );
+    let acronis_calls: Vec<String> = sims
+        .acronis
+        .request_log()
+        .iter()
+        .filter(|r| !r.path.ends_with("/idp/token"))
+        .map(|r| format!("{} {}", r.method, r.route.clone().unwrap_or_default()))
+        .collect();
+    assert_eq!(
+        acronis_calls.len(),
+        5,
+        "client, partner's children, one tenants batch, sub-partner's children, one batch: {acronis_calls:?}"
+    );
     assert!(
         text.starts_with(
             "mappings of contoso: 8 companies in Autotask, 9 customer tenants in Acronis\n"
