@@ -798,7 +798,8 @@ async fn mappings_lists_both_sides_with_suggestions_and_prints_no_secret() {
     sims.acronis.shutdown().await;
 }
 
-/// `target/debug/admin` (or under `CARGO_TARGET_DIR`) once `cargo build -p admin` built it.
+/// `target/debug/admin` (or under `CARGO_TARGET_DIR`), once built: `cargo build -p admin`, or
+/// `cargo test --workspace`, which builds it for `tools/admin/tests/binary.rs`.
 fn admin_binary() -> Option<std::path::PathBuf> {
     let target = std::env::var_os("CARGO_TARGET_DIR")
         .map(std::path::PathBuf::from)
