@@ -582,8 +582,15 @@ fn standard_items_for_pack(pack: &str) -> Option<&'static [&'static str]> {
     }
 }
 
-fn is_storage(item: &OfferingItem) -> bool {
-    item.infra_id.is_some() && item.usage_name == "storage"
+/// The per-workload backup storage item; one per storage (`infra_id`).
+const STORAGE_ITEM: &str = "pw_base_storage";
+
+/// A backup storage of the edition the mappings use (other editions' storage items are
+/// ordinary unmapped items).
+fn is_storage(item: &OfferingItem, storage_names: &HashSet<&str>) -> bool {
+    item.infra_id.is_some()
+        && item.usage_name == "storage"
+        && storage_names.contains(item.name.as_str())
 }
 
 /// Plans every managed company.
@@ -922,8 +929,18 @@ fn desired_items(
             .find(|m| m.name == item.name && (m.infra_id.is_none() || m.infra_id == item.infra_id))
     };
     // Storages first: one per customer.
-    let storages: Vec<&OfferingItem> = current.iter().filter(|i| is_storage(i)).collect();
-    let mut storage_states: HashMap<Option<String>, ItemState> = HashMap::new();
+    let mut storage_names: HashSet<&str> = mappings
+        .iter()
+        .filter(|m| m.infra_id.is_some())
+        .map(|m| m.name.as_str())
+        .collect();
+    storage_names.insert(STORAGE_ITEM);
+    let storages: Vec<&OfferingItem> = current
+        .iter()
+        .filter(|i| is_storage(i, &storage_names))
+        .collect();
+    let storage_key = |i: &OfferingItem| (i.name.clone(), i.infra_id.clone());
+    let mut storage_states: HashMap<(String, Option<String>), ItemState> = HashMap::new();
     let named: Vec<&&OfferingItem> = storages
         .iter()
         .filter(|s| {
@@ -938,13 +955,16 @@ fn desired_items(
                 let state = find_mapping(storage)
                     .map(|m| state_of_mapping(m, BYTES_PER_GB).0)
                     .unwrap_or(ItemState::ZeroIfEnabled);
-                storage_states.insert(storage.infra_id.clone(), state);
+                storage_states.insert(storage_key(storage), state);
             }
             if let Some(default) = default_storage {
                 let other_enabled = enabled
                     .iter()
                     .any(|s| s.infra_id.as_deref() != Some(default));
-                match storages.iter().find(|s| s.infra_id.as_deref() == Some(default)) {
+                match storages
+                    .iter()
+                    .find(|s| s.infra_id.as_deref() == Some(default) && s.name == STORAGE_ITEM)
+                {
                     None => warnings.push(format!(
                         "the default storage {default} is not offered to this tenant"
                     )),
@@ -953,11 +973,11 @@ fn desired_items(
                     )),
                     Some(storage) => {
                         // F11: assigned — enabled, with F12's quota for it.
-                        let state = match storage_states.get(&storage.infra_id) {
+                        let state = match storage_states.get(&storage_key(storage)) {
                             Some(ItemState::ZeroIfEnabled) | None => ItemState::Hard(0),
                             Some(other) => *other,
                         };
-                        storage_states.insert(storage.infra_id.clone(), state);
+                        storage_states.insert(storage_key(storage), state);
                     }
                 }
             }
@@ -982,7 +1002,7 @@ fn desired_items(
                     } else {
                         ItemState::ZeroIfEnabled
                     };
-                    storage_states.insert(storage.infra_id.clone(), state);
+                    storage_states.insert(storage_key(storage), state);
                 }
             }
         }
@@ -1000,8 +1020,8 @@ fn desired_items(
     }
     let mut desired = Vec::new();
     for item in current {
-        if is_storage(item) {
-            if let Some(state) = storage_states.get(&item.infra_id) {
+        if is_storage(item, &storage_names) {
+            if let Some(state) = storage_states.get(&storage_key(item)) {
                 desired.push(desired_item(item, *state));
             }
             continue;
