@@ -39,6 +39,8 @@ pub struct World {
     pub autotask: AutotaskSim,
     pub acronis: AcronisSim,
     pub integration: String,
+    /// The configuration items as loaded, to load them again.
+    pub config_items: Vec<Value>,
 }
 
 pub fn slot(day: u32, hour: u32) -> DateTime<Utc> {
@@ -138,10 +140,11 @@ impl World {
         let d = e2e::deployment(test).await;
         let integration = "msp".to_string();
         let zone = autotask.zone_lookup_url();
-        d.put_json_item(settings(&integration, &zone, settings_extra))
+        d.put_json_item(settings(&integration, &zone, settings_extra.clone()))
             .await
             .expect("settings");
         let pk = format!("INTEGRATION#{integration}");
+        let mut config_items = vec![settings(&integration, &zone, settings_extra.clone())];
         for item in [
             json!({"pk": pk, "sk": "SERVICE#pw_base_workstations", "service": "Acronis Workstations"}),
             json!({"pk": pk, "sk": "SERVICE#pw_base_servers", "service": SVC_SERVERS}),
@@ -153,7 +156,8 @@ impl World {
             json!({"pk": pk, "sk": format!("CUSTOMER#{MIXED_INC}"), "tenant": MIXED_TENANT}),
             json!({"pk": pk, "sk": format!("CUSTOMER#{SELF_SERVICE_CO}"), "tenant": SELF_SERVICE_TENANT}),
         ] {
-            d.put_json_item(item).await.expect("mapping");
+            d.put_json_item(item.clone()).await.expect("mapping");
+            config_items.push(item);
         }
         let autotask_secret = json!({"username": "acronis-api@example.com", "secret": "api-secret-1",
             "api_integration_code": "ACRONISSIMINTEGRATIONCODE01"});
@@ -173,7 +177,88 @@ impl World {
             autotask,
             acronis,
             integration,
+            config_items,
         }
+    }
+
+    /// Writes the same configuration again (a re-run of put-config, a redeploy).
+    pub async fn reload_config(&self) {
+        for item in &self.config_items {
+            self.d.put_json_item(item.clone()).await.expect("item");
+        }
+    }
+
+    /// Rewrites the settings with `extra` merged in.
+    pub async fn put_settings(&self, extra: Value) {
+        let zone = self.autotask.zone_lookup_url();
+        self.d
+            .put_json_item(settings(&self.integration, &zone, extra))
+            .await
+            .expect("settings");
+    }
+
+    /// A contract-service adjustment made in Autotask through its REST API, as a person would.
+    pub async fn adjust_units(&self, contract: i64, service: i64, change: i64, date: &str) {
+        let response = reqwest::Client::new()
+            .post(format!(
+                "{}V1.0/ContractServiceAdjustments",
+                self.autotask.base_url()
+            ))
+            .header("ApiIntegrationCode", "ACRONISSIMINTEGRATIONCODE01")
+            .header("UserName", "acronis-api@example.com")
+            .header("Secret", "api-secret-1")
+            .json(&json!({"contractID": contract, "serviceID": service,
+                "effectiveDate": date, "unitChange": change}))
+            .send()
+            .await
+            .expect("adjustment");
+        assert!(
+            response.status().is_success(),
+            "adjustment: {}",
+            response.text().await.unwrap_or_default()
+        );
+    }
+
+    /// A provisioning cycle in which every SQS message (planner and apply) is delivered twice.
+    pub async fn cycle_delivering_twice(&self, at: DateTime<Utc>) {
+        let job = Job::Provisioning;
+        self.d.tick(job, at).await.expect("tick");
+        loop {
+            let batch = self.d.receive_batch(job).await.expect("receive");
+            if batch.is_empty() {
+                break;
+            }
+            self.d.invoke(job, batch.clone()).await;
+            let response = self.d.invoke(job, batch.clone()).await;
+            self.d
+                .settle_batch(job, &batch, &response)
+                .await
+                .expect("settle");
+        }
+        for _ in 0..1000 {
+            let batch = self.d.receive_apply_batch(job).await.expect("receive");
+            if batch.is_empty() {
+                return;
+            }
+            self.d.invoke_apply(job, batch.clone()).await;
+            let response = self.d.invoke_apply(job, batch.clone()).await;
+            self.d
+                .settle_apply_batch(job, &batch, &response)
+                .await
+                .expect("settle");
+        }
+        panic!("the apply queue did not empty");
+    }
+
+    /// Users of a tenant in the simulator.
+    pub fn users_of(&self, tenant: &str) -> Vec<acronis_sim::User> {
+        self.acronis.with_state(|s| {
+            s.users
+                .values()
+                .filter(|(u, _)| u.tenant_id == tenant)
+                .map(|(u, _)| u.clone())
+                .collect()
+        })
     }
 
     /// One schedule tick of `job` at `at`, then every queue drained, as `local-run` does.

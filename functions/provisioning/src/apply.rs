@@ -174,7 +174,7 @@ impl Applier<'_> {
             if let Some(found) = self.client.child_tenant_named(&partner, &spec.name).await? {
                 record.tenant_id = Some(found.id);
                 record.state = ProvisionState::Created;
-                record.created_at.get_or_insert(Utc::now());
+                record.created_at.get_or_insert(self.message.slot);
                 if provisioned::save(store, integration_id, &mut record).await? {
                     return Ok(record);
                 }
@@ -200,7 +200,8 @@ impl Applier<'_> {
             .await;
         let tenant_id = match created {
             Ok(tenant) => {
-                self.audit("create tenant", &object, "absent", &tenant.id, Ok(()))
+                let after = format!("created ({})", tenant.id);
+                self.audit("create tenant", &object, "absent", &after, Ok(()))
                     .await?;
                 tenant.id
             }
@@ -221,7 +222,8 @@ impl Applier<'_> {
         };
         record.tenant_id = Some(tenant_id);
         record.state = ProvisionState::Created;
-        record.created_at = Some(Utc::now());
+        // H: the run's "now" is its slot, so a trial's month is counted in schedule time.
+        record.created_at = Some(self.message.slot);
         if !provisioned::save(
             &self.ctx.worker.store,
             &self.message.integration_id,

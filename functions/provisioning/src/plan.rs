@@ -796,7 +796,19 @@ fn creation_writes(spec: &NewTenant, partner_id: &str) -> Vec<PlannedWrite> {
             action: "create admin user".into(),
             object: spec.admin.login.clone(),
             before: "absent".into(),
-            after: format!("company admin, activation email to {}", spec.admin.email),
+            after: "created".into(),
+        },
+        PlannedWrite {
+            action: "grant role".into(),
+            object: spec.admin.login.clone(),
+            before: "none".into(),
+            after: sync_shared::acronis::COMPANY_ADMIN_ROLE.into(),
+        },
+        PlannedWrite {
+            action: "send activation email".into(),
+            object: spec.admin.login.clone(),
+            before: "not sent".into(),
+            after: format!("sent to {}", spec.admin.email),
         },
     ];
     if spec.two_factor_auth {
@@ -827,7 +839,14 @@ fn new_tenant(
 ) -> Result<NewTenant, String> {
     let provisioning = &input.config.settings.provisioning;
     let name = company_name.trim().to_string();
-    if let Some(existing) = input.acronis.customers_by_name().get(&name.to_lowercase()) {
+    // With a record, an earlier attempt may have created the tenant: the applier adopts it.
+    let recorded = input.provisioned.iter().any(|p| p.company_id == company_id);
+    if let Some(existing) = input
+        .acronis
+        .customers_by_name()
+        .get(&name.to_lowercase())
+        .filter(|_| !recorded)
+    {
         // Adopting it would silently take over someone's tenant: a person decides.
         return Err(format!(
             "a customer tenant named \"{}\" ({}) already exists under the partner; map the company to it (tenant = its id) instead of creating a new one",
