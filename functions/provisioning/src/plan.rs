@@ -1077,23 +1077,24 @@ fn desired_items(
     // Packs only on top of an enabled standard workload item.
     let enabled_after = |name: &str| {
         desired.iter().any(|d| {
-            d.name == name && matches!(d.state, ItemState::Unlimited | ItemState::Enabled)
-                || d.name == name && matches!(d.state, ItemState::Hard(n) if n > 0)
+            d.name == name
+                && matches!(
+                    d.state,
+                    ItemState::Unlimited | ItemState::Enabled | ItemState::Hard(1..)
+                )
         }) || (current
             .iter()
             .any(|i| i.name == name && i.enabled() && i.quota.is_none_or(|q| q.value != Some(0)))
             && !desired.iter().any(|d| d.name == name))
     };
-    let mut packs_off = Vec::new();
-    for index in 0..desired.len() {
-        let needs = standard_items_for_pack(&desired[index].name);
-        let provisioned = !matches!(desired[index].state, ItemState::ZeroIfEnabled);
-        if let (Some(needs), true) = (needs, provisioned) {
-            if !needs.iter().any(|n| enabled_after(n)) {
-                packs_off.push(index);
-            }
-        }
-    }
+    let packs_off: Vec<usize> = desired
+        .iter()
+        .enumerate()
+        .filter(|(_, d)| !matches!(d.state, ItemState::ZeroIfEnabled))
+        .filter_map(|(index, d)| Some((index, standard_items_for_pack(&d.name)?)))
+        .filter(|(_, needs)| !needs.iter().any(|n| enabled_after(n)))
+        .map(|(index, _)| index)
+        .collect();
     for index in packs_off {
         warnings.push(format!(
             "{} was left off: an advanced pack needs the standard item ({}) enabled",
