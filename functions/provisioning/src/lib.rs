@@ -373,3 +373,33 @@ fn summary(planned: &plan::Plan, dry_run: bool, writes: u64, sent: usize) -> Str
 pub fn pk(integration_id: &str) -> String {
     integration_pk(integration_id)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The sample apply event (for `sam local invoke` / `cargo lambda invoke`) is one the
+    /// applier reads.
+    #[test]
+    fn the_sample_apply_event_carries_a_readable_desired_state() {
+        let path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../events/apply-provisioning.json"
+        );
+        let text = std::fs::read_to_string(path).expect("events/apply-provisioning.json");
+        let event: SqsEvent = serde_json::from_str(&text).expect("an SQS event");
+        let body = event.records[0].body.as_deref().expect("a body");
+        let message: ApplyMessage<CustomerDesired> =
+            serde_json::from_str(body).expect("an apply message");
+        assert_eq!(message.job, Job::Provisioning);
+        assert!(matches!(
+            message.desired.tenant,
+            plan::TenantTarget::Existing { .. }
+        ));
+        assert_eq!(message.desired.items.len(), 4);
+        assert_eq!(
+            message.group_id(),
+            event.records[0].attributes["MessageGroupId"]
+        );
+    }
+}
