@@ -304,6 +304,10 @@ impl LocalDeployment {
     /// another is still handling a batch (whose failed messages become visible again), and
     /// stops once every poller is idle and the queue is empty. Messages are settled as `drain`
     /// settles them. A job without an apply queue has nothing to drain.
+    ///
+    /// The pollers take turns at the queue itself (receive, settle) while their handlers run side
+    /// by side: moto's ReceiveMessage is not thread-safe (two receives moving the same message to
+    /// the DLQ fail with a 500 after hiding other messages for the visibility timeout).
     pub async fn drain_apply(
         &self,
         job: Job,
@@ -320,6 +324,7 @@ impl LocalDeployment {
         let capped = std::sync::atomic::AtomicBool::new(false);
         // Woken when a batch is settled (its failed messages are visible again) or a poller stops.
         let changed = tokio::sync::Notify::new();
+        let queue_turn = tokio::sync::Mutex::new(());
         let poller = || async {
             let mut summary = DrainSummary::default();
             loop {
@@ -331,6 +336,7 @@ impl LocalDeployment {
                     capped.store(true, Ordering::SeqCst);
                     Ok(Vec::new())
                 } else {
+                    let _turn = queue_turn.lock().await;
                     self.receive_apply_batch(job).await
                 };
                 let batch = match received {
@@ -348,7 +354,10 @@ impl LocalDeployment {
                 };
                 invocations.fetch_add(1, Ordering::SeqCst);
                 let response = self.invoke_apply(job, batch.clone()).await;
-                let settled = self.settle_apply_batch(job, &batch, &response).await;
+                let settled = {
+                    let _turn = queue_turn.lock().await;
+                    self.settle_apply_batch(job, &batch, &response).await
+                };
                 in_flight.fetch_sub(1, Ordering::SeqCst);
                 changed.notify_waiters();
                 let (deleted, failed) = settled?;
