@@ -1323,6 +1323,22 @@ pub async fn start_example_autotask_sim() -> Result<autotask_sim::AutotaskSim> {
             serde_json::json!({"id": 29683412, "name": "Acronis Servers", "periodType": 1,
                 "unitPrice": 20.0, "billingCodeID": 29682100, "isActive": true}),
         )?;
+        // The companies config/examples/customer-mappings.json maps.
+        for (id, name) in [
+            (29684001, "Hilda Huffington Dental"),
+            (29684002, "Florida IT Services"),
+        ] {
+            db.insert(
+                "Companies",
+                serde_json::json!({"id": id, "companyName": name, "companyType": 1,
+                    "isActive": true, "ownerResourceID": 29682004}),
+            )?;
+        }
+        db.insert(
+            "Contacts",
+            serde_json::json!({"companyID": 29684002, "firstName": "Flo", "lastName": "Rida",
+                "emailAddress": "flo@florida-it.example", "isActive": 1, "primaryContact": true}),
+        )?;
         Ok(())
     })?;
     Ok(sim)
@@ -1335,7 +1351,17 @@ pub async fn start_example_acronis_sim(
     secrets: &[ExampleSecret],
     config_dir: &Path,
 ) -> Result<acronis_sim::AcronisSim> {
-    let sim = acronis_sim::AcronisSim::start(acronis_sim::SimConfig::example())
+    let mut config = acronis_sim::SimConfig::example();
+    // The storage config/examples/settings.json names as contoso's default storage.
+    config.seed.infras.push(acronis_sim::Infra {
+        id: "7f3c9d2a-1b4e-4c8f-9a6d-2e5b8c1f0a37".into(),
+        name: "Acronis Cloud Storage (example default)".into(),
+        backend_type: "acronis".into(),
+        owner_tenant_id: None,
+        platform_owned: true,
+        url: None,
+    });
+    let sim = acronis_sim::AcronisSim::start(config)
         .await
         .context("starting acronis-sim")?;
     let mappings: Vec<serde_json::Value> =
