@@ -2,7 +2,8 @@
 # Runs the whole product on this machine: installs and starts the local AWS stack, loads the
 # example configuration and secrets (config/examples), plays the schedules and the SQS
 # event-source mappings against the Autotask and Acronis simulators, and prints a status per
-# integration. Extra arguments go to `local-run` (e.g. --config DIR --secrets FILE).
+# integration. Extra arguments go to `local-run` (--config DIR, --secrets FILE, --autotask URL,
+# --acronis URL, --deployment NAME, --jobs JOB,..., --at TIME; see README "The local runner").
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
