@@ -1,12 +1,13 @@
 //! Alert Manager API v1 handlers (`/api/alert_manager/v1`).
 
-use axum::http::StatusCode;
+use axum::http::{StatusCode, header};
 use serde_json::{Value, json};
+use std::collections::BTreeMap;
 
 use crate::Shared;
 use crate::account::{Principal, authenticate, decode_cursor, encode_cursor};
 use crate::errors::ApiError;
-use crate::model::{Alert, SEVERITIES, SimState, is_uuid, severity_rank};
+use crate::model::{Alert, PostedAlert, SEVERITIES, SimState, is_uuid, severity_rank};
 use crate::routes::{Api, Ctx, Reply};
 
 /// `gt(N)`, `lt(N)`, … or a bare value (= `eq`).
@@ -315,6 +316,139 @@ pub(crate) fn dismiss_alert(shared: &Shared, ctx: &Ctx) -> Result<Reply, ApiErro
     }
     state.close_alert(&id, now)?;
     Ok(Reply::Empty(StatusCode::NO_CONTENT))
+}
+
+/// The options of the request body's `anyOf` tree that are made for one alert type (their `type`
+/// property is an enum naming it), e.g. `NoBackupForXDays` with its required `daysPassed`.
+fn type_specific_schemas<'s>(
+    spec: &'s Value,
+    schema: &'s Value,
+    alert_type: &str,
+) -> Vec<&'s Value> {
+    let schema = match schema.get("$ref").and_then(Value::as_str) {
+        Some(reference) => reference
+            .strip_prefix('#')
+            .and_then(|pointer| spec.pointer(pointer))
+            .unwrap_or(&Value::Null),
+        None => schema,
+    };
+    let options: Vec<&Value> = ["anyOf", "oneOf"]
+        .iter()
+        .filter_map(|keyword| schema.get(*keyword).and_then(Value::as_array))
+        .flatten()
+        .collect();
+    if !options.is_empty() {
+        return options
+            .into_iter()
+            .flat_map(|option| type_specific_schemas(spec, option, alert_type))
+            .collect();
+    }
+    let names_type = schema
+        .pointer("/properties/type/enum")
+        .and_then(Value::as_array)
+        .is_some_and(|names| names.iter().any(|n| n == alert_type));
+    if names_type { vec![schema] } else { Vec::new() }
+}
+
+/// `POST /alerts` ("Create an alert"): the body is checked against SPEC-AL's request schema (and,
+/// for types the spec defines a payload for, against that payload); the alert belongs to
+/// `tenantID` (a tenant UUID in the caller's subtree) or else to the caller's tenant. An alert of
+/// the same type, tenant and `context` is raised again instead of created twice. 200 `{"id"}`.
+pub(crate) fn create_alert(shared: &Shared, ctx: &Ctx) -> Result<Reply, ApiError> {
+    let principal = authenticate(shared, ctx, Api::AlertManager)?;
+    let content_type = ctx
+        .headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    if !content_type.starts_with("application/json") {
+        return Err(ApiError::Alerts {
+            status: StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            code: "UnsupportedMediaType",
+            reason: "Content-Type must be application/json".into(),
+        });
+    }
+    let body: Value = serde_json::from_slice(&ctx.body)
+        .map_err(|e| ApiError::alert_bad_request(format!("request body is not JSON: {e}")))?;
+    let invalid = |problems: Vec<String>| {
+        ApiError::alert_bad_request(format!(
+            "alert does not match the request schema: {}",
+            problems.join("; ")
+        ))
+    };
+    crate::conformance::validate_request_body_with(
+        &shared.specs,
+        ctx.method.as_str(),
+        &ctx.path,
+        &body,
+    )
+    .map_err(invalid)?;
+    let alert_type = body["type"].as_str().unwrap_or_default().to_string();
+    let spec = &shared.specs.alert_manager;
+    if let Some(schema) =
+        spec.pointer("/paths/~1alerts/post/requestBody/content/application~1json/schema")
+    {
+        for specific in type_specific_schemas(spec, schema, &alert_type) {
+            crate::conformance::validate_value(spec, specific, &body).map_err(invalid)?;
+        }
+    }
+    let mut context = BTreeMap::new();
+    if let Some(fields) = body.get("context").and_then(Value::as_object) {
+        for (key, value) in fields {
+            let text = value.as_str().ok_or_else(|| {
+                ApiError::alert_bad_request(format!(
+                    "context.{key}: context values can only be strings"
+                ))
+            })?;
+            context.insert(key.clone(), text.to_string());
+        }
+    }
+    let created_ns = match body.get("createdAt").and_then(Value::as_str) {
+        None => None,
+        Some(text) => Some(
+            chrono::DateTime::parse_from_rfc3339(text)
+                .ok()
+                .and_then(|at| at.timestamp_nanos_opt())
+                .ok_or_else(|| {
+                    ApiError::alert_bad_request(format!(
+                        "createdAt {text:?} is not an RFC 3339 date-time"
+                    ))
+                })?,
+        ),
+    };
+    let text = |name: &str| body.get(name).and_then(Value::as_str).map(String::from);
+    let posted_tenant = text("tenantID");
+    let now = shared.now();
+    let mut state = shared.state();
+    let tenant_id = match &posted_tenant {
+        None => principal.tenant_id.clone(),
+        Some(given) => {
+            let id = given.to_ascii_lowercase();
+            let resolved = is_uuid(&id)
+                && state.live_tenant(&id).is_ok()
+                && state.is_within(&id, &principal.tenant_id);
+            if !resolved {
+                return Err(ApiError::alert_forbidden(format!(
+                    "tenantID {given:?} is not a tenant the caller can raise alerts for"
+                )));
+            }
+            id
+        }
+    };
+    let posted = PostedAlert {
+        tenant_id,
+        alert_type,
+        severity: text("severity"),
+        details: body.get("details").cloned().unwrap_or(Value::Null),
+        context,
+        id: text("id").map(|id| id.to_ascii_uppercase()),
+        created_ns,
+        source: text("_source"),
+        source_time_stamp: body.get("_sourceTimeStamp").and_then(Value::as_i64),
+        affinity: text("affinity"),
+    };
+    let (id, _) = state.post_alert(posted, now)?;
+    Ok(Reply::Json(StatusCode::OK, json!({"id": id})))
 }
 
 pub(crate) fn list_types(shared: &Shared, ctx: &Ctx) -> Result<Reply, ApiError> {

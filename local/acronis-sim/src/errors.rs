@@ -103,6 +103,16 @@ impl ApiError {
         }
     }
 
+    /// SPEC-AL 403: "an issue with tenant security claim: invalid tenant in the access token,
+    /// tenant resolution failed and etc."
+    pub fn alert_forbidden(reason: impl Into<String>) -> ApiError {
+        ApiError::Alerts {
+            status: StatusCode::FORBIDDEN,
+            code: "Forbidden",
+            reason: reason.into(),
+        }
+    }
+
     pub fn alert_not_found(id: &str) -> ApiError {
         ApiError::Alerts {
             status: StatusCode::NOT_FOUND,

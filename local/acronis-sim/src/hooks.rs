@@ -22,8 +22,17 @@ fn no_content() -> Result<Reply, ApiError> {
 
 pub(crate) fn raise_alert(shared: &Shared, ctx: &Ctx) -> Result<Reply, ApiError> {
     let alert: NewAlert = parse(ctx)?;
+    let body: Value = parse(ctx)?;
+    let context: BTreeMap<String, String> = match body.get("context") {
+        None | Some(Value::Null) => BTreeMap::new(),
+        Some(value) => serde_json::from_value(value.clone()).map_err(|e| {
+            ApiError::bad_request(format!("hook body: context values are strings: {e}"))
+        })?,
+    };
     let now = shared.now();
-    let id = shared.state().raise_alert(alert, now)?;
+    let id = shared
+        .state()
+        .raise_alert_with_context(alert, context, now)?;
     Ok(Reply::Json(StatusCode::CREATED, json!({"id": id})))
 }
 

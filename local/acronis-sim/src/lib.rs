@@ -496,6 +496,19 @@ impl AcronisSim {
         self.shared.state().raise_alert(alert, now)
     }
 
+    /// A new alert carrying a `context` (its key for `POST /alerts` re-raises; merged into
+    /// `details` on the wire), e.g. `{"planId": …, "resourceId": …}`.
+    pub fn raise_alert_with_context(
+        &self,
+        alert: NewAlert,
+        context: std::collections::BTreeMap<String, String>,
+    ) -> Result<String, ApiError> {
+        let now = self.now();
+        self.shared
+            .state()
+            .raise_alert_with_context(alert, context, now)
+    }
+
     /// Raises an existing alert again: same id, new `updatedAt`, active again.
     pub fn reraise_alert(
         &self,

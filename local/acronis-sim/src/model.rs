@@ -490,11 +490,43 @@ pub struct Alert {
     pub severity: String,
     pub category: String,
     pub details: Value,
+    /// SPEC-AL `Context`: the alert's unique key within its type and tenant (string values only).
+    /// A copy is merged into `details` on the wire.
+    pub context: BTreeMap<String, String>,
     pub tenant_id: String,
     pub created_ns: i64,
     pub received_ns: i64,
     pub updated_ns: i64,
     pub deleted_ns: Option<i64>,
+    /// `_source`, `_sourceTimeStamp`, `affinity` as the producer sent them.
+    pub source: Option<String>,
+    pub source_time_stamp: Option<i64>,
+    pub affinity: Option<String>,
+}
+
+/// A validated `POST /api/alert_manager/v1/alerts` body, with the tenant already chosen.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PostedAlert {
+    pub tenant_id: String,
+    pub alert_type: String,
+    /// None = the type's default severity.
+    pub severity: Option<String>,
+    pub details: Value,
+    pub context: BTreeMap<String, String>,
+    /// The producer's own id for a new alert (upper-cased).
+    pub id: Option<String>,
+    pub created_ns: Option<i64>,
+    pub source: Option<String>,
+    pub source_time_stamp: Option<i64>,
+    pub affinity: Option<String>,
+}
+
+/// What `POST /alerts` did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PostOutcome {
+    Created,
+    /// An alert with the same type, tenant and context existed: same id, raised again.
+    Reraised,
 }
 
 pub const SEVERITIES: [&str; 5] = ["ok", "information", "warning", "error", "critical"];
@@ -503,7 +535,7 @@ pub fn severity_rank(severity: &str) -> usize {
     SEVERITIES.iter().position(|s| *s == severity).unwrap_or(0)
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct AlertType {
     pub id: String,
     pub severity: String,
@@ -827,19 +859,129 @@ impl SimState {
         for id in chain.iter().rev() {
             locator.push_str(&format!("{id}/"));
         }
+        // SPEC-AL AlertView.details: "Copy of context is merged to details."
+        let mut details = alert.details.clone();
+        if let Some(fields) = details.as_object_mut() {
+            for (key, value) in &alert.context {
+                fields.insert(key.clone(), json!(value));
+            }
+        }
         let mut view = json!({
             "id": alert.id, "type": alert.alert_type, "severity": alert.severity, "category": alert.category,
-            "details": alert.details, "createdAt": alert_time(alert.created_ns),
+            "details": details, "createdAt": alert_time(alert.created_ns),
             "receivedAt": alert_time(alert.received_ns), "updatedAt": alert_time(alert.updated_ns),
             "tenant": {"id": numeric.to_string(), "locator": locator, "uuid": alert.tenant_id},
         });
         if let Some(deleted) = alert.deleted_ns {
             view["deletedAt"] = json!(alert_time(deleted));
         }
+        if let Some(source) = &alert.source {
+            view["_source"] = json!(source);
+        }
+        if let Some(stamp) = alert.source_time_stamp {
+            view["_sourceTimeStamp"] = json!(stamp);
+        }
+        if let Some(affinity) = &alert.affinity {
+            view["affinity"] = json!(affinity);
+        }
         view
     }
 
+    /// `POST /alerts`: raises a new alert, or raises again the alert of the same type, tenant and
+    /// context (dismissed or not): same id, fresh `updatedAt`/`receivedAt`, `deletedAt` cleared,
+    /// details, severity and producer fields replaced, `createdAt` kept.
+    pub fn post_alert(
+        &mut self,
+        posted: PostedAlert,
+        now: DateTime<Utc>,
+    ) -> Result<(String, PostOutcome), ApiError> {
+        let alert_type = self
+            .alert_types
+            .iter()
+            .find(|t| t.id == posted.alert_type)
+            .cloned()
+            .ok_or_else(|| {
+                ApiError::alert_bad_request(format!(
+                    "alert type {:?} is not registered",
+                    posted.alert_type
+                ))
+            })?;
+        let severity = posted.severity.unwrap_or(alert_type.severity);
+        let details = if posted.details.is_null() {
+            json!({})
+        } else {
+            posted.details
+        };
+        let existing = self
+            .alerts
+            .values()
+            .filter(|a| {
+                a.alert_type == posted.alert_type
+                    && a.tenant_id == posted.tenant_id
+                    && a.context == posted.context
+            })
+            .max_by_key(|a| a.updated_ns)
+            .map(|a| a.id.clone());
+        if let Some(id) = existing {
+            let ns = self.next_event_ns(now);
+            let alert = self
+                .alerts
+                .get_mut(&id)
+                .ok_or_else(|| ApiError::alert_not_found(&id))?;
+            alert.updated_ns = ns;
+            alert.received_ns = ns;
+            alert.deleted_ns = None;
+            alert.severity = severity;
+            alert.details = details;
+            alert.source = posted.source;
+            alert.source_time_stamp = posted.source_time_stamp;
+            alert.affinity = posted.affinity;
+            return Ok((id, PostOutcome::Reraised));
+        }
+        let id = match posted.id {
+            Some(id) if self.alerts.contains_key(&id) => {
+                return Err(ApiError::alert_bad_request(format!(
+                    "alert id {id} is taken by an alert of another type, tenant or context"
+                )));
+            }
+            Some(id) => id,
+            None => new_uuid().to_ascii_uppercase(),
+        };
+        let ns = self.next_event_ns(now);
+        self.alerts.insert(
+            id.clone(),
+            Alert {
+                id: id.clone(),
+                alert_type: alert_type.id,
+                severity,
+                category: alert_type.category,
+                details,
+                context: posted.context,
+                tenant_id: posted.tenant_id,
+                created_ns: posted.created_ns.unwrap_or(ns),
+                received_ns: ns,
+                updated_ns: ns,
+                deleted_ns: None,
+                source: posted.source,
+                source_time_stamp: posted.source_time_stamp,
+                affinity: posted.affinity,
+            },
+        );
+        Ok((id, PostOutcome::Created))
+    }
+
     pub fn raise_alert(&mut self, new: NewAlert, now: DateTime<Utc>) -> Result<String, ApiError> {
+        self.raise_alert_with_context(new, BTreeMap::new(), now)
+    }
+
+    /// What the platform does when a problem appears: always a new alert (see [`Self::post_alert`]
+    /// for the API's re-raise by type, tenant and context).
+    pub fn raise_alert_with_context(
+        &mut self,
+        new: NewAlert,
+        context: BTreeMap<String, String>,
+        now: DateTime<Utc>,
+    ) -> Result<String, ApiError> {
         self.live_tenant(&new.tenant_id)?;
         if !SEVERITIES.contains(&new.severity.as_str()) {
             return Err(ApiError::alert_bad_request(format!(
@@ -862,11 +1004,15 @@ impl SimState {
                 severity: new.severity,
                 category: new.category,
                 details,
+                context,
                 tenant_id: new.tenant_id,
                 created_ns: ns,
                 received_ns: ns,
                 updated_ns: ns,
                 deleted_ns: None,
+                source: None,
+                source_time_stamp: None,
+                affinity: None,
             },
         );
         Ok(id)

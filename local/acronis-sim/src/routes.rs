@@ -174,6 +174,7 @@ pub static SERVED_ROUTES: &[ServedRoute] = &[
     },
     am("GET", "/tenants/{tenant_id}/usages", account::tenant_usages),
     am("GET", "/tenants/usages", account::batch_usages),
+    al("POST", "/alerts", alerts::create_alert),
     al("GET", "/alerts", alerts::list_alerts),
     al("GET", "/alerts/{id}", alerts::get_alert),
     al("DELETE", "/alerts/{id}", alerts::dismiss_alert),

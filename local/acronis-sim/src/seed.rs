@@ -5,8 +5,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::errors::ApiError;
 use crate::model::{
-    AccessPolicy, ApiClient, CatalogueItem, Infra, NewAlert, Quota, ROOT_TENANT_ID, SimState,
-    UsageUpdate, User, new_uuid,
+    AccessPolicy, AlertType, ApiClient, CatalogueItem, Infra, NewAlert, Quota, ROOT_TENANT_ID,
+    SimState, UsageUpdate, User, new_uuid,
 };
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
@@ -21,6 +21,9 @@ pub struct Seed {
     pub users: Vec<UserSeed>,
     pub usages: Vec<UsageUpdate>,
     pub alerts: Vec<NewAlert>,
+    /// Alert types added to (or replacing, by id) the built-in registry, e.g. a CyberApp's CTI
+    /// types; `POST /alerts` accepts registered types only.
+    pub alert_types: Vec<AlertType>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -143,6 +146,10 @@ impl Seed {
         }
         for usage in &self.usages {
             state.set_usage(usage.clone())?;
+        }
+        for alert_type in &self.alert_types {
+            state.alert_types.retain(|t| t.id != alert_type.id);
+            state.alert_types.push(alert_type.clone());
         }
         for alert in &self.alerts {
             state.raise_alert(alert.clone(), now)?;

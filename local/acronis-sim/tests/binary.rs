@@ -201,7 +201,9 @@ async fn every_sim_hook_works_over_http_against_the_binary() {
         .hook(
             "POST",
             "/alerts",
-            Some(json!({"tenant_id": CONTOSO, "type": "BackupFailed"})),
+            Some(
+                json!({"tenant_id": CONTOSO, "type": "BackupFailed", "context": {"planId": "p-1"}}),
+            ),
         )
         .await;
     assert_eq!(status, StatusCode::CREATED);
@@ -219,7 +221,8 @@ async fn every_sim_hook_works_over_http_against_the_binary() {
     );
     assert_eq!(
         sim.api(&token, Method::GET, &alert_path).await.1["details"],
-        json!({"n": 2})
+        json!({"n": 2, "planId": "p-1"}),
+        "the context is merged into details"
     );
     assert_eq!(
         sim.hook("POST", &format!("/alerts/{alert}/resolve"), None)

@@ -106,6 +106,41 @@ fn request_bodies_are_checked_against_the_request_schemas() {
 }
 
 #[test]
+fn alert_post_bodies_are_checked_against_the_alert_payload_schema() {
+    let specs = specs();
+    let path = "/api/alert_manager/v1/alerts";
+    let good = json!({"type": "BackupFailed", "details": {"planName": "Daily"},
+        "context": {"planId": "p", "resourceId": "r"}, "tenantID": CONTOSO, "severity": "critical"});
+    assert_eq!(
+        validate_request_body_with(&specs, "POST", path, &good),
+        Ok(())
+    );
+    for bad in [
+        json!({"type": "BackupFailed"}),
+        json!({"details": {}}),
+        json!({"type": "BackupFailed", "details": {}, "severity": "fatal"}),
+        json!({"type": "BackupFailed", "details": {}, "id": "x"}),
+        json!({"type": "BackupFailed", "details": []}),
+    ] {
+        assert!(
+            validate_request_body_with(&specs, "POST", path, &bad).is_err(),
+            "{bad}"
+        );
+    }
+    assert_eq!(
+        validate_response_body_with(
+            &specs,
+            "POST",
+            path,
+            200,
+            &json!({"id": "BACA9625-A993-4722-B03F-F2807C85E76F"})
+        ),
+        Ok(())
+    );
+    assert!(validate_response_body_with(&specs, "POST", path, 200, &json!({})).is_err());
+}
+
+#[test]
 fn response_check_fails_for_bodies_the_spec_lacks() {
     let specs = specs();
     let error = json!({"error": {"code": 1006, "domain": "PlatformAccountServer", "message": "m", "details": {"info": null}, "context": {}}});
@@ -303,6 +338,29 @@ async fn responses_of_every_served_route_validate() {
                 "/api/2/tenants/usages?tenants={CONTOSO},{new_id}&usage_names=storage,workstation_storage"
             ),
             None,
+        ),
+        (
+            "POST",
+            "/api/alert_manager/v1/alerts".to_string(),
+            Some(json!({"type": "BackupFailed", "tenantID": CONTOSO,
+                "context": {"planId": "p-1", "resourceId": "r-1"}, "details": {"planName": "Daily"}})),
+        ),
+        (
+            "POST",
+            "/api/alert_manager/v1/alerts".to_string(),
+            Some(json!({"type": "BackupFailed", "tenantID": CONTOSO,
+                "context": {"planId": "p-1", "resourceId": "r-1"}, "details": {"planName": "Daily"}})),
+        ),
+        (
+            "POST",
+            "/api/alert_manager/v1/alerts".to_string(),
+            Some(json!({"type": "BackupFailed"})),
+        ),
+        (
+            "POST",
+            "/api/alert_manager/v1/alerts".to_string(),
+            Some(json!({"type": "BackupFailed", "details": {},
+                "tenantID": "00000000-0000-4000-8000-00000000dead"})),
         ),
         (
             "GET",
