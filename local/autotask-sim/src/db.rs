@@ -520,7 +520,21 @@ impl Db {
         updated.insert(UDF_KEY.into(), Value::Object(merged_udfs));
         touch(def, &mut updated);
         if def.name == "Tickets" {
-            self.ticket_status_side_effects(&mut updated);
+            let stamp = now_of(&updated);
+            ticket_status_side_effects(&mut updated, &stamp);
+        }
+        if def.name == "TicketNotes" {
+            // A note edited is activity on its ticket, as a note added is (UNVERIFIED for edits).
+            let stamp = updated.get("lastActivityDate").cloned();
+            if let (Some(ticket), Some(stamp)) =
+                (updated.get("ticketID").and_then(Value::as_i64), stamp)
+                && let Some(t) = self
+                    .tables
+                    .get_mut("Tickets")
+                    .and_then(|t| t.get_mut(&ticket))
+            {
+                t.insert("lastActivityDate".into(), stamp);
+            }
         }
         self.after_write(def, id, &updated);
         self.table_mut(def.name).insert(id, updated);
@@ -795,7 +809,7 @@ impl Db {
                 row.insert("creatorType".into(), json!(1));
                 row.insert("lastActivityDate".into(), json!(now));
                 row.insert("lastTrackedModificationDateTime".into(), json!(now));
-                self.ticket_status_side_effects(row);
+                ticket_status_side_effects(row, &now);
             }
             "TicketNotes" => {
                 row.insert("createDateTime".into(), json!(now));
@@ -813,17 +827,6 @@ impl Db {
             _ => {}
         }
         Ok(())
-    }
-
-    /// Completing a ticket stamps completedDate; re-opening clears it.
-    fn ticket_status_side_effects(&self, row: &mut Row) {
-        let complete = row.get("status").and_then(Value::as_i64) == Some(5);
-        let stamped = row.get("completedDate").is_some_and(|v| !v.is_null());
-        if complete && !stamped {
-            row.insert("completedDate".into(), json!(now_string()));
-        } else if !complete && stamped {
-            row.insert("completedDate".into(), Value::Null);
-        }
     }
 
     /// Only one primary contact per company.
@@ -1147,6 +1150,29 @@ fn blank_row(def: &EntityDef) -> Row {
         .iter()
         .map(|f| (f.name.clone(), Value::Null))
         .collect()
+}
+
+/// `status` value of Complete (a system value: the Postman samples' "not complete" filter is
+/// `status noteq 5`).
+pub const TICKET_STATUS_COMPLETE: i64 = 5;
+
+/// Completing a ticket stamps completedDate (with `now`, the write's activity stamp); re-opening
+/// clears it; other writes keep it.
+fn ticket_status_side_effects(row: &mut Row, now: &str) {
+    let complete = row.get("status").and_then(Value::as_i64) == Some(TICKET_STATUS_COMPLETE);
+    let stamped = row.get("completedDate").is_some_and(|v| !v.is_null());
+    if complete && !stamped {
+        row.insert("completedDate".into(), json!(now));
+    } else if !complete && stamped {
+        row.insert("completedDate".into(), Value::Null);
+    }
+}
+
+/// The activity stamp `touch` just wrote (or the clock, for rows without one).
+fn now_of(row: &Row) -> String {
+    row.get("lastActivityDate")
+        .and_then(Value::as_str)
+        .map_or_else(now_string, str::to_string)
 }
 
 fn touch(def: &EntityDef, row: &mut Row) {

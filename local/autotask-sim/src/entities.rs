@@ -433,6 +433,9 @@ pub static ENTITIES: [EntityDef; 15] = [
             "apiVendorID",
             "impersonatorCreatorResourceID",
             "completedByResourceID",
+            // Maintained by status changes (Complete stamps it, re-opening clears it); read-only
+            // here is the simulator's reading (UNVERIFIED).
+            "completedDate",
         ],
         references: &[
             ("companyID", "Companies"),
