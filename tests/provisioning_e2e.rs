@@ -12,8 +12,6 @@ use sync_shared::status::IssueKind;
 
 #[tokio::test]
 async fn a_first_cycle_provisions_every_kind_of_customer_and_a_second_changes_nothing() {
-    let logs = e2e::CapturedLogs::default();
-    let _guard = logs.install();
     let w = World::new("prov", json!({})).await;
     w.cycle(slot(25, 10)).await;
     let status = w.status().await;
@@ -135,13 +133,7 @@ async fn a_first_cycle_provisions_every_kind_of_customer_and_a_second_changes_no
     assert_eq!(w.tenants_named("Payg Corp").len(), 1);
     assert_eq!(w.tenants_named("Auto Created Co").len(), 1);
 
-    // Secrets never reach the logs or the table.
-    let text = logs.text();
-    assert!(
-        text.contains("run succeeded"),
-        "logs were captured: {}",
-        text.chars().take(600).collect::<String>()
-    );
+    // Secrets never reach the table (the logs: tests/provisioning_logs.rs).
     let table =
         w.d.store
             .client()
@@ -152,7 +144,6 @@ async fn a_first_cycle_provisions_every_kind_of_customer_and_a_second_changes_no
             .expect("scan");
     let table = format!("{:?}", table.items());
     for secret in ["api-secret-1", CLIENT_SECRET, "ACRONISSIMINTEGRATIONCODE01"] {
-        assert!(!text.contains(secret), "a secret in the logs");
         assert!(!table.contains(secret), "a secret in the table");
     }
 }

@@ -35,6 +35,7 @@ pub const BUNDLE_VMS: i64 = 29710010;
 pub const BILLING_CODE: i64 = 29682100;
 
 pub struct World {
+    pub test: String,
     pub d: LocalDeployment,
     pub autotask: AutotaskSim,
     pub acronis: AcronisSim,
@@ -56,13 +57,14 @@ fn contract(id: i64, company: i64, name: &str, payg: bool) -> Value {
 }
 
 /// Settings of the test integration; `extra` is merged into them.
-pub fn settings(id: &str, zone: &str, extra: Value) -> Value {
+/// Secrets are named after the test (`scope`): the tests share one Secrets Manager.
+pub fn settings(id: &str, scope: &str, zone: &str, extra: Value) -> Value {
     let mut settings = json!({
         "pk": format!("INTEGRATION#{id}"),
         "sk": "SETTINGS",
         "integration_state": "enabled",
-        "autotask_secret_name": format!("acronis-autotask-sync/{id}/autotask"),
-        "acronis_secret_name": format!("acronis-autotask-sync/{id}/acronis"),
+        "autotask_secret_name": format!("acronis-autotask-sync/{scope}/autotask"),
+        "acronis_secret_name": format!("acronis-autotask-sync/{scope}/acronis"),
         "autotask_zone_lookup_url": zone,
         "features": {"billing": true},
         "provisioning": {"create_accounts_based_on": "company_primary_contact",
@@ -140,11 +142,11 @@ impl World {
         let d = e2e::deployment(test).await;
         let integration = "msp".to_string();
         let zone = autotask.zone_lookup_url();
-        d.put_json_item(settings(&integration, &zone, settings_extra.clone()))
+        d.put_json_item(settings(&integration, test, &zone, settings_extra.clone()))
             .await
             .expect("settings");
         let pk = format!("INTEGRATION#{integration}");
-        let mut config_items = vec![settings(&integration, &zone, settings_extra.clone())];
+        let mut config_items = vec![settings(&integration, test, &zone, settings_extra.clone())];
         for item in [
             json!({"pk": pk, "sk": "SERVICE#pw_base_workstations", "service": "Acronis Workstations"}),
             json!({"pk": pk, "sk": "SERVICE#pw_base_servers", "service": SVC_SERVERS}),
@@ -166,13 +168,14 @@ impl World {
         for (kind, value) in [("autotask", autotask_secret), ("acronis", acronis_secret)] {
             put_secret(
                 &d.clients.secrets,
-                &format!("acronis-autotask-sync/{integration}/{kind}"),
+                &format!("acronis-autotask-sync/{test}/{kind}"),
                 &value.to_string(),
             )
             .await
             .expect("secret");
         }
         World {
+            test: test.to_string(),
             d,
             autotask,
             acronis,
@@ -192,7 +195,7 @@ impl World {
     pub async fn put_settings(&self, extra: Value) {
         let zone = self.autotask.zone_lookup_url();
         self.d
-            .put_json_item(settings(&self.integration, &zone, extra))
+            .put_json_item(settings(&self.integration, &self.test, &zone, extra))
             .await
             .expect("settings");
     }

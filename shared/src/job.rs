@@ -12,15 +12,18 @@ pub enum Job {
     Setup,
     /// Customer tenants and prepaid quotas from Autotask contracts (F11, F12, F16–F18, F21).
     Provisioning,
+    /// Acronis alerts to Autotask tickets (F25–F27, G4, G7).
+    Tickets,
 }
 
 impl Job {
-    pub const ALL: [Job; 2] = [Job::Setup, Job::Provisioning];
+    pub const ALL: [Job; 3] = [Job::Setup, Job::Provisioning, Job::Tickets];
 
     pub fn as_str(self) -> &'static str {
         match self {
             Job::Setup => "setup",
             Job::Provisioning => "provisioning",
+            Job::Tickets => "tickets",
         }
     }
 
@@ -29,6 +32,7 @@ impl Job {
         match self {
             Job::Setup => "SETUP_QUEUE_URL",
             Job::Provisioning => "PROVISIONING_QUEUE_URL",
+            Job::Tickets => "TICKETS_QUEUE_URL",
         }
     }
 
@@ -36,7 +40,7 @@ impl Job {
     /// apply messages; this names the variable that holds its URL.
     pub fn apply_queue_url_env(self) -> Option<&'static str> {
         match self {
-            Job::Setup => None,
+            Job::Setup | Job::Tickets => None,
             Job::Provisioning => Some("PROVISIONING_APPLY_QUEUE_URL"),
         }
     }

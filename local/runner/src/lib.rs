@@ -49,6 +49,7 @@ pub struct LocalDeployment {
     pub apply_dead_letter_queues: HashMap<Job, String>,
     pub worker: WorkerContext,
     pub provisioning: provisioning::ProvisioningContext,
+    pub tickets: tickets::TicketsContext,
     /// What `create` or `open_or_create` created (the table's and queues' names); empty when
     /// everything was there already.
     pub created: Vec<String>,
@@ -135,6 +136,12 @@ impl LocalDeployment {
             acronis_options: sync_shared::acronis::ClientOptions::fast(),
             fast_autotask_retries: true,
         };
+        let tickets = tickets::TicketsContext {
+            worker: worker.clone(),
+            acronis_options: sync_shared::acronis::ClientOptions::fast(),
+            autotask_tuning: Some(sync_shared::autotask::ClientOptions::with_fast_retries),
+            alert_page_size: tickets::ALERT_PAGE,
+        };
         Ok(LocalDeployment {
             clients,
             store,
@@ -144,6 +151,7 @@ impl LocalDeployment {
             apply_dead_letter_queues,
             worker,
             provisioning,
+            tickets,
             created,
         })
     }
@@ -389,6 +397,7 @@ impl LocalDeployment {
         match job {
             Job::Setup => setup::handle(&self.worker, event).await,
             Job::Provisioning => provisioning::handle_plan(&self.provisioning, event).await,
+            Job::Tickets => tickets::handle(&self.tickets, event).await,
         }
     }
 
@@ -397,7 +406,7 @@ impl LocalDeployment {
         let mut event = SqsEvent::default();
         event.records = records;
         match job {
-            Job::Setup => SqsBatchResponse::default(),
+            Job::Setup | Job::Tickets => SqsBatchResponse::default(),
             Job::Provisioning => provisioning::handle_apply(&self.provisioning, event).await,
         }
     }
@@ -800,7 +809,7 @@ pub const USAGE: &str = "usage: local-run [--config DIR] [--secrets FILE] [--aut
   --deployment NAME   the table NAME and the queues NAME-<job>, NAME-<job>-apply (+ -dlq): created
                       when missing, reused with all their state when present, so a second
                       invocation continues (default: a new acronis-autotask-sync-local-<time>)
-  --jobs JOB,...      the jobs to tick, in this order (default: all: setup,provisioning)
+  --jobs JOB,...      the jobs to tick, in this order (default: all: setup,provisioning,tickets)
   --at TIME           the schedule time of the tick, RFC 3339 (e.g. 2026-12-01T10:00:00Z); jobs take
                       \"now\" from it (default: now, truncated to the minute)
   -h, --help          this text

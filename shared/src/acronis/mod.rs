@@ -9,6 +9,7 @@
 //! - Writes guarded by a version re-read the object and re-apply the desired state on a version
 //!   mismatch (code 1001), a bounded number of times.
 
+mod alerts;
 mod api;
 mod client;
 mod error;

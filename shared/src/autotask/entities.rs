@@ -109,6 +109,38 @@ entity!(ContractServiceBundleUnit = "ContractServiceBundleUnits" {
     units: f64,
 });
 
+entity!(Ticket = "Tickets" {
+    #[serde(rename = "companyID")]
+    company_id: i64,
+    title: String,
+    description: String,
+    status: i64,
+    priority: i64,
+    #[serde(rename = "queueID")]
+    queue_id: i64,
+    ticket_type: i64,
+    issue_type: i64,
+    sub_issue_type: i64,
+    source: i64,
+    due_date_time: String,
+    #[serde(rename = "externalID")]
+    external_id: String,
+    #[serde(rename = "contractID")]
+    contract_id: i64,
+    completed_date: String,
+    last_activity_date: String,
+    create_date: String,
+});
+
+entity!(TicketNote = "TicketNotes" {
+    #[serde(rename = "ticketID")]
+    ticket_id: i64,
+    title: String,
+    description: String,
+    note_type: i64,
+    publish: i64,
+});
+
 entity!(Service = "Services" {
     name: String,
     description: String,

@@ -21,7 +21,8 @@ pub use client::{
 pub use entities::{
     BillingCode, Company, Contact, Contract, ContractService, ContractServiceBundleUnit,
     ContractServiceUnit, Entity, FieldInformation, PicklistValue, Service, ServiceBundle,
-    ThresholdInformation, UserDefinedField, UserDefinedFieldDefinition, ZoneInformation, udf_value,
+    ThresholdInformation, Ticket, TicketNote, UserDefinedField, UserDefinedFieldDefinition,
+    ZoneInformation, udf_value,
 };
 pub use error::{AutotaskError, TransportKind};
 pub use query::{Filter, MAX_PAGE_SIZE, Paging, Query};

@@ -10,8 +10,8 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use serde::de::{self, DeserializeOwned, Deserializer, Visitor};
 
 pub use mappings::{
-    AlertMapping, CustomerMapping, MappedTenant, PublicCloudVendor, ServiceMapping, ServiceSubject,
-    ServiceTarget, StorageRoles,
+    AlertMapping, CustomerMapping, DEFAULT_DUE_IN_DAYS, MappedTenant, PublicCloudVendor,
+    ServiceMapping, ServiceSubject, ServiceTarget, StorageRoles,
 };
 pub use settings::{
     AccountBasis, AutoCloseStatus, Deprovisioning, Features, IntegrationState, PeriodType,

@@ -201,6 +201,8 @@ pub struct TicketSettings {
     /// G4: where alerts of unmapped customers go.
     pub catch_all_company_id: Option<i64>,
     pub catch_all_queue: Option<IdOrLabel>,
+    /// G7: a ticket the product created that a technician completes dismisses its alert.
+    pub dismiss_alert_on_ticket_complete: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
