@@ -177,6 +177,31 @@ impl World {
     }
 }
 
+/// Raises (or re-raises: same type, tenant and context) an alert the way a producer does,
+/// through the Alert Manager API.
+async fn post_alert(w: &World, tenant: &str, alert_type: &str, context: Value) -> String {
+    let response = reqwest::Client::new()
+        .post(format!(
+            "{}/api/alert_manager/v1/alerts",
+            w.acronis.base_url()
+        ))
+        .bearer_auth(token(&w.acronis).await)
+        .json(
+            &json!({"type": alert_type, "tenantID": tenant, "context": context,
+            "details": {"resourceName": "SRV-01", "planName": "Nightly"}}),
+        )
+        .send()
+        .await
+        .expect("post alert");
+    assert!(
+        response.status().is_success(),
+        "{}",
+        response.text().await.unwrap_or_default()
+    );
+    let body: Value = response.json().await.expect("json");
+    body["id"].as_str().expect("id").to_string()
+}
+
 fn id(ticket: &Value) -> i64 {
     ticket["id"].as_i64().expect("ticket id")
 }
@@ -277,21 +302,26 @@ async fn each_mapping_field_lands_on_the_ticket_a_disabled_type_makes_none_and_a
 async fn a_re_raised_alert_notes_an_open_ticket_re_opens_within_the_window_and_opens_a_new_one_beyond()
  {
     let w = World::new("tk-reraise", json!({"reopen_window_days": 7})).await;
-    let alert = w.raise(
-        CONTOSO_TENANT,
-        "BackupFailed",
-        json!({"resourceName": "SRV-01"}),
-    );
+    let context = json!({"planId": "plan-1", "resourceId": "res-1"});
+    let alert = post_alert(&w, CONTOSO_TENANT, "BackupFailed", context.clone()).await;
     w.run(Job::Tickets, 1).await;
     let first = id(&w.tickets_of(&alert)[0]);
     // Open ticket: a note.
-    w.acronis.reraise_alert(&alert, None).expect("reraise");
+    assert_eq!(
+        post_alert(&w, CONTOSO_TENANT, "BackupFailed", context.clone()).await,
+        alert,
+        "re-raised, same id"
+    );
     w.run(Job::Tickets, 2).await;
     assert_eq!(w.tickets_of(&alert).len(), 1);
     assert_eq!(w.notes_of(first), 1);
     // Completed, re-raised within the window: re-opened (the mapping's status) with a note.
     w.set_ticket_status(first, 5).await;
-    w.acronis.reraise_alert(&alert, None).expect("reraise");
+    assert_eq!(
+        post_alert(&w, CONTOSO_TENANT, "BackupFailed", context.clone()).await,
+        alert,
+        "re-raised, same id"
+    );
     w.run(Job::Tickets, 60 * 24).await;
     let tickets = w.tickets_of(&alert);
     assert_eq!(tickets.len(), 1);
@@ -299,7 +329,11 @@ async fn a_re_raised_alert_notes_an_open_ticket_re_opens_within_the_window_and_o
     assert_eq!(w.notes_of(first), 2);
     // Completed, re-raised beyond the window: a new ticket.
     w.set_ticket_status(first, 5).await;
-    w.acronis.reraise_alert(&alert, None).expect("reraise");
+    assert_eq!(
+        post_alert(&w, CONTOSO_TENANT, "BackupFailed", context.clone()).await,
+        alert,
+        "re-raised, same id"
+    );
     w.run(Job::Tickets, 60 * 24 * 10).await;
     let tickets = w.tickets_of(&alert);
     assert_eq!(tickets.len(), 2, "a new ticket beyond the window");
