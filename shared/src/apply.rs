@@ -5,7 +5,7 @@
 //!
 //! Message groups: a target's messages always share one group (`<integration>#<n>`, n from a
 //! hash of the target), so they stay in order, and an integration's messages spread over
-//! `APPLY_GROUPS` groups, which bounds how many of its applies run at once.
+//! `Job::apply_groups` groups, which bounds how many of its applies run at once.
 
 use std::collections::BTreeMap;
 use std::future::Future;
@@ -22,10 +22,6 @@ use crate::queue::{FifoMessage, QueueError, deduplication_id};
 use crate::status::{CustomerIssue, IssueKind, IssueSource, customer_issue_key};
 use crate::telemetry::emit_job_metrics;
 use crate::worker::{JobError, WorkerContext};
-
-/// Message groups per integration on an apply queue. With the event-source mapping's
-/// `MaximumConcurrency` this bounds an integration's concurrent applies.
-pub const APPLY_GROUPS: u32 = 10;
 
 /// One target's desired state, for one run.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -52,7 +48,8 @@ impl<T> ApplyMessage<T> {
 
     pub fn group_id(&self) -> String {
         let digest = Sha256::digest(self.target.as_bytes());
-        let n = u32::from_be_bytes([digest[0], digest[1], digest[2], digest[3]]) % APPLY_GROUPS;
+        let n = u32::from_be_bytes([digest[0], digest[1], digest[2], digest[3]])
+            % self.job.apply_groups();
         format!("{}#{n}", self.integration_id)
     }
 }

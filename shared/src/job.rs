@@ -14,16 +14,19 @@ pub enum Job {
     Provisioning,
     /// Acronis alerts to Autotask tickets (F25–F27, G4, G7).
     Tickets,
+    /// Pay-as-you-go usage into Autotask contracts (F7, F23, F24) and the reconciliation (G2).
+    Usage,
 }
 
 impl Job {
-    pub const ALL: [Job; 3] = [Job::Setup, Job::Provisioning, Job::Tickets];
+    pub const ALL: [Job; 4] = [Job::Setup, Job::Provisioning, Job::Tickets, Job::Usage];
 
     pub fn as_str(self) -> &'static str {
         match self {
             Job::Setup => "setup",
             Job::Provisioning => "provisioning",
             Job::Tickets => "tickets",
+            Job::Usage => "usage",
         }
     }
 
@@ -33,6 +36,7 @@ impl Job {
             Job::Setup => "SETUP_QUEUE_URL",
             Job::Provisioning => "PROVISIONING_QUEUE_URL",
             Job::Tickets => "TICKETS_QUEUE_URL",
+            Job::Usage => "USAGE_QUEUE_URL",
         }
     }
 
@@ -42,6 +46,17 @@ impl Job {
         match self {
             Job::Setup | Job::Tickets => None,
             Job::Provisioning => Some("PROVISIONING_APPLY_QUEUE_URL"),
+            Job::Usage => Some("USAGE_APPLY_QUEUE_URL"),
+        }
+    }
+
+    /// Message groups per integration on the apply queue. Applies that write to Autotask use
+    /// three, as Autotask allows 3 concurrent calls per endpoint per integration (G5);
+    /// provisioning writes only to Acronis.
+    pub fn apply_groups(self) -> u32 {
+        match self {
+            Job::Provisioning => 10,
+            Job::Setup | Job::Tickets | Job::Usage => 3,
         }
     }
 }

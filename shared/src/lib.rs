@@ -10,6 +10,7 @@ pub mod error;
 pub mod job;
 pub mod plan;
 pub mod queue;
+pub mod reconcile;
 pub mod secrets;
 pub mod status;
 pub mod store;

@@ -50,6 +50,7 @@ pub struct LocalDeployment {
     pub worker: WorkerContext,
     pub provisioning: provisioning::ProvisioningContext,
     pub tickets: tickets::TicketsContext,
+    pub usage: usage::UsageContext,
     /// What `create` or `open_or_create` created (the table's and queues' names); empty when
     /// everything was there already.
     pub created: Vec<String>,
@@ -142,6 +143,16 @@ impl LocalDeployment {
             autotask_tuning: Some(sync_shared::autotask::ClientOptions::with_fast_retries),
             alert_page_size: tickets::ALERT_PAGE,
         };
+        let usage = usage::UsageContext {
+            worker: worker.clone(),
+            sqs: clients.sqs.clone(),
+            apply_queue_url: apply_queues
+                .get(&Job::Usage)
+                .cloned()
+                .context("no usage apply queue")?,
+            acronis_options: sync_shared::acronis::ClientOptions::fast(),
+            autotask_tuning: Some(sync_shared::autotask::ClientOptions::with_fast_retries),
+        };
         Ok(LocalDeployment {
             clients,
             store,
@@ -152,6 +163,7 @@ impl LocalDeployment {
             worker,
             provisioning,
             tickets,
+            usage,
             created,
         })
     }
@@ -398,6 +410,7 @@ impl LocalDeployment {
             Job::Setup => setup::handle(&self.worker, event).await,
             Job::Provisioning => provisioning::handle_plan(&self.provisioning, event).await,
             Job::Tickets => tickets::handle(&self.tickets, event).await,
+            Job::Usage => usage::handle_plan(&self.usage, event).await,
         }
     }
 
@@ -407,6 +420,7 @@ impl LocalDeployment {
         event.records = records;
         match job {
             Job::Setup | Job::Tickets => SqsBatchResponse::default(),
+            Job::Usage => usage::handle_apply(&self.usage, event).await,
             Job::Provisioning => provisioning::handle_apply(&self.provisioning, event).await,
         }
     }
@@ -809,7 +823,7 @@ pub const USAGE: &str = "usage: local-run [--config DIR] [--secrets FILE] [--aut
   --deployment NAME   the table NAME and the queues NAME-<job>, NAME-<job>-apply (+ -dlq): created
                       when missing, reused with all their state when present, so a second
                       invocation continues (default: a new acronis-autotask-sync-local-<time>)
-  --jobs JOB,...      the jobs to tick, in this order (default: all: setup,provisioning,tickets)
+  --jobs JOB,...      the jobs to tick, in this order (default: all: setup,provisioning,tickets,usage)
   --at TIME           the schedule time of the tick, RFC 3339 (e.g. 2026-12-01T10:00:00Z); jobs take
                       \"now\" from it (default: now, truncated to the minute)
   -h, --help          this text

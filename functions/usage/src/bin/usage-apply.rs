@@ -1,0 +1,18 @@
+#![recursion_limit = "256"]
+
+use aws_lambda_events::event::sqs::SqsEvent;
+use lambda_runtime::{Error, LambdaEvent, service_fn};
+use sync_shared::aws::AwsClients;
+use usage::UsageContext;
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    sync_shared::telemetry::init();
+    let clients = AwsClients::from_env().await;
+    let ctx = UsageContext::from_env(&clients)?;
+    let ctx = &ctx;
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| async move {
+        Ok::<_, Error>(usage::handle_apply(ctx, event.payload).await)
+    }))
+    .await
+}
