@@ -56,6 +56,8 @@ pub struct ContractInfo {
 #[derive(Debug, Clone, PartialEq)]
 pub struct UnitsRow {
     pub contract_id: i64,
+    /// The contract service (or contract service bundle) the row belongs to.
+    pub line_id: i64,
     /// The service id, or the service bundle id for bundle rows.
     pub product_id: i64,
     pub units: f64,

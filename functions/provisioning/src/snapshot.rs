@@ -113,7 +113,12 @@ pub async fn read_units(
     for chunk in services.chunks(IDS_PER_QUERY) {
         let rows: Vec<ContractServiceUnit> = client
             .query_all(
-                &period("serviceID", chunk).fields(&["contractID", "serviceID", "units"]),
+                &period("serviceID", chunk).fields(&[
+                    "contractID",
+                    "contractServiceID",
+                    "serviceID",
+                    "units",
+                ]),
                 Paging::NextPageUrl,
             )
             .await?;
@@ -122,6 +127,7 @@ pub async fn read_units(
             .extend(rows.into_iter().filter_map(|r| {
                 Some(UnitsRow {
                     contract_id: r.contract_id?,
+                    line_id: r.contract_service_id.unwrap_or_default(),
                     product_id: r.service_id?,
                     units: r.units.unwrap_or(0.0),
                 })
@@ -132,6 +138,7 @@ pub async fn read_units(
             .query_all(
                 &period("serviceBundleID", chunk).fields(&[
                     "contractID",
+                    "contractServiceBundleID",
                     "serviceBundleID",
                     "units",
                 ]),
@@ -143,6 +150,7 @@ pub async fn read_units(
             .extend(rows.into_iter().filter_map(|r| {
                 Some(UnitsRow {
                     contract_id: r.contract_id?,
+                    line_id: r.contract_service_bundle_id.unwrap_or_default(),
                     product_id: r.service_bundle_id?,
                     units: r.units.unwrap_or(0.0),
                 })

@@ -242,6 +242,39 @@ impl AcronisClient {
 }
 
 #[derive(Deserialize)]
+struct InfraList {
+    items: Vec<InfraInfo>,
+}
+
+#[derive(Deserialize)]
+struct InfraInfo {
+    id: String,
+    #[serde(default)]
+    backend_type: Option<String>,
+}
+
+impl AcronisClient {
+    /// Storages' `backend_type` (`acronis`, `azure`, `amazon_s3`, `s3_compatible`, …) by id,
+    /// 100 ids per request (`GET /infra?uuids=`).
+    pub async fn infra_backend_types(
+        &self,
+        ids: &[String],
+    ) -> Result<std::collections::HashMap<String, String>, AcronisError> {
+        let mut types = std::collections::HashMap::new();
+        for chunk in ids.chunks(100) {
+            let query = [("uuids", chunk.join(","))];
+            let list: InfraList = self
+                .json(ApiRequest::get(&format!("{AM}/infra"), &query))
+                .await?;
+            for infra in list.items {
+                types.insert(infra.id, infra.backend_type.unwrap_or_default());
+            }
+        }
+        Ok(types)
+    }
+}
+
+#[derive(Deserialize)]
 struct BasicTenant {
     id: String,
     #[serde(default)]

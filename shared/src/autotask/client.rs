@@ -730,6 +730,13 @@ impl AutotaskClient {
             .await
     }
 
+    /// Creates a root entity from any body (entities this client has no type for, e.g.
+    /// `ContractServiceAdjustments`); returns its id.
+    pub async fn create_in<B: Serialize>(&self, entity: &str, item: &B) -> Result<i64, AutotaskError> {
+        self.write(Method::POST, &format!("V1.0/{entity}"), item)
+            .await
+    }
+
     /// Creates a child through its parent's URL (`/Contracts/{id}/Services`, notes §2.1).
     pub async fn create_child<B: Serialize>(
         &self,

@@ -153,6 +153,7 @@ impl Fixture {
     fn units(mut self, contract: i64, service: i64, units: f64) -> Self {
         self.autotask.service_units.push(UnitsRow {
             contract_id: contract,
+            line_id: contract * 1000 + service,
             product_id: service,
             units,
         });
@@ -241,6 +242,7 @@ fn a_bundle_counts_for_every_item_mapped_to_it_and_storage_units_are_gigabytes()
     let mut f = Fixture::new(standard_items()).units(10, 3, 250.0);
     f.autotask.bundle_units.push(UnitsRow {
         contract_id: 10,
+        line_id: 77,
         product_id: 50,
         units: 4.0,
     });
