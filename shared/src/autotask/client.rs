@@ -732,7 +732,11 @@ impl AutotaskClient {
 
     /// Creates a root entity from any body (entities this client has no type for, e.g.
     /// `ContractServiceAdjustments`); returns its id.
-    pub async fn create_in<B: Serialize>(&self, entity: &str, item: &B) -> Result<i64, AutotaskError> {
+    pub async fn create_in<B: Serialize>(
+        &self,
+        entity: &str,
+        item: &B,
+    ) -> Result<i64, AutotaskError> {
         self.write(Method::POST, &format!("V1.0/{entity}"), item)
             .await
     }
