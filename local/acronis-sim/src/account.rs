@@ -1210,6 +1210,13 @@ pub(crate) fn list_applications(shared: &Shared, ctx: &Ctx) -> Result<Reply, Api
                 .filter(|c| c.application_id == app.id)
                 .map(|c| c.usage_name.as_str())
                 .collect();
+            if app.id == crate::model::CYBER_PROTECTION_APP_ID {
+                usages.extend(
+                    crate::usage_names::STORAGE_USAGES_WITHOUT_ITEM
+                        .iter()
+                        .map(|u| u.usage_name),
+                );
+            }
             usages.sort_unstable();
             usages.dedup();
             json!({"id": app.id, "name": app.name, "type": app.app_type, "api_base_url": app.api_base_url, "usages": usages})

@@ -13,6 +13,7 @@ pub mod errors;
 pub mod model;
 pub mod routes;
 pub mod seed;
+pub mod usage_names;
 
 mod account;
 mod alerts;

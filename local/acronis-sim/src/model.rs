@@ -8,6 +8,7 @@ use serde_json::{Value, json};
 use std::collections::{BTreeMap, HashMap};
 
 use crate::errors::ApiError;
+use crate::usage_names;
 
 pub const CYBER_PROTECTION_APP_ID: &str = "6e6d758d-8e74-3ae3-ac84-50eb0dff12eb";
 pub const FILE_SYNC_SHARE_APP_ID: &str = "dfd85a5f-a464-32ab-81fd-99bcc66a070f";
@@ -452,8 +453,11 @@ impl OfferingItem {
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct UsageUpdate {
     pub tenant_id: String,
-    /// Offering-item name (`pw_base_workstations`, `pw_base_storage`) or, for usages without an
-    /// offering item (`workstation_storage`, `immutable_storage`), the usage name itself.
+    /// Offering-item name (`pw_base_workstations`, `pw_base_storage`); for the class-1 /
+    /// class-2 / geo-redundant storage usages the row name or usage name
+    /// ([`crate::usage_names::STORAGE_USAGES_WITHOUT_ITEM`], stored as the row name); for other
+    /// usages without an offering item (`workstation_storage`, `immutable_storage`), the usage
+    /// name itself. Storage usages need `infra_id`.
     pub name: String,
     #[serde(default)]
     pub infra_id: Option<String>,
@@ -800,8 +804,48 @@ impl SimState {
         })
     }
 
-    pub fn set_usage(&mut self, update: UsageUpdate) -> Result<(), ApiError> {
+    /// Stores a measured usage (replacing the one with the same tenant, name and infra). The
+    /// class-1 / class-2 / geo-redundant storage usages are taken by row `name` or `usage_name`
+    /// and stored under their row `name` ([`crate::usage_names`]). Refused (400): a storage usage
+    /// (`infra`-type catalogue item or one of those three) without a known `infra_id`, an
+    /// `infra_id` on a non-`infra` catalogue item, an unknown `infra_id`, geo-redundant usage on a
+    /// storage that is not Acronis-hosted.
+    pub fn set_usage(&mut self, mut update: UsageUpdate) -> Result<(), ApiError> {
         self.live_tenant(&update.tenant_id)?;
+        let infra = match update.infra_id.as_deref() {
+            Some(id) => Some(self.infras.get(id).ok_or_else(|| {
+                ApiError::bad_request(format!("usage {}: unknown infra_id {id}", update.name))
+            })?),
+            None => None,
+        };
+        if let Some(storage) = usage_names::storage_usage_without_item(&update.name) {
+            update.name = storage.name.to_string();
+            let infra = infra.ok_or_else(|| {
+                ApiError::bad_request(format!("usage {} needs an infra_id", storage.name))
+            })?;
+            if storage.acronis_hosted_only && infra.backend_type != usage_names::ACRONIS_BACKEND {
+                return Err(ApiError::bad_request(format!(
+                    "usage {} exists only on Acronis-hosted storage; infra {} is {}",
+                    storage.name, infra.id, infra.backend_type
+                )));
+            }
+        } else if let Some(entry) = self.catalogue.iter().find(|c| c.name == update.name) {
+            match (entry.item_type == "infra", infra.is_some()) {
+                (true, false) => {
+                    return Err(ApiError::bad_request(format!(
+                        "usage {} is per storage: it needs an infra_id",
+                        update.name
+                    )));
+                }
+                (false, true) => {
+                    return Err(ApiError::bad_request(format!(
+                        "usage {} is not per storage: it takes no infra_id",
+                        update.name
+                    )));
+                }
+                _ => {}
+            }
+        }
         self.usages.retain(|u| {
             !(u.tenant_id == update.tenant_id
                 && u.name == update.name
@@ -1097,9 +1141,29 @@ pub fn usage_rows_of(
         ));
     }
     for usage in usages {
-        let has_item = items.iter().any(|i| i.catalogue.name == usage.name);
-        if !has_item {
-            let bare = CatalogueItem {
+        let has_item = items.iter().any(|i| {
+            i.catalogue.name == usage.name && i.infra_id.as_deref() == usage.infra_id.as_deref()
+        });
+        if has_item {
+            continue;
+        }
+        // A catalogue item the tenant has for other storages only (an infra seeded later): the
+        // item's row shape, without `offering_item`.
+        let shape = items
+            .iter()
+            .find(|i| i.catalogue.name == usage.name)
+            .map(|i| i.catalogue.clone())
+            .or_else(|| {
+                usage_names::storage_usage_without_item(&usage.name).map(|s| CatalogueItem {
+                    application_id: CYBER_PROTECTION_APP_ID.into(),
+                    name: s.name.into(),
+                    edition: Some(usage_names::STORAGE_EDITION.into()),
+                    usage_name: s.usage_name.into(),
+                    item_type: "infra".into(),
+                    measurement_unit: "bytes".into(),
+                })
+            })
+            .unwrap_or_else(|| CatalogueItem {
                 application_id: CYBER_PROTECTION_APP_ID.into(),
                 name: usage.name.clone(),
                 edition: None,
@@ -1116,9 +1180,8 @@ pub fn usage_rows_of(
                     "quantity"
                 }
                 .into(),
-            };
-            rows.push(row(&bare, usage.infra_id.as_deref(), None));
-        }
+            });
+        rows.push(row(&shape, usage.infra_id.as_deref(), None));
     }
     rows
 }
