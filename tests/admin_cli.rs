@@ -1,6 +1,6 @@
-//! The admin CLI end to end on the local stack: statuses, a stored plan and audit entries
-//! written as the jobs write them, and `mappings` against both simulators — as tables and as
-//! JSON, with no secret value in any output.
+//! The admin CLI end to end on the local stack: statuses, a stored plan, audit entries and a
+//! reconciliation report written as the jobs write them, and `mappings` against both simulators
+//! — as tables, JSON and CSV, with no secret value in any output.
 
 use std::collections::BTreeMap;
 
@@ -11,6 +11,7 @@ use local_runner::{LocalDeployment, put_secret};
 use serde_json::{Value, json};
 use sync_shared::Job;
 use sync_shared::plan::{AuditEntry, PlanHeader, PlannedTarget, PlannedWrite, retention_expiry};
+use sync_shared::reconcile::{ReconCustomer, ReconRow, ReconStatus};
 use sync_shared::status::{
     CustomerIssue, IntegrationHealth, IssueKind, IssueSource, JobReport, customer_issue_key,
 };
@@ -858,4 +859,529 @@ async fn the_admin_binary_prints_tables_and_json_and_exits_2_on_usage_errors() {
     let missing = admin(&["plan", "nobody"]).await;
     assert_eq!(missing.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&missing.stderr).contains("no stored provisioning plan"));
+}
+
+// ---- reconcile ----------------------------------------------------------------------------
+
+const TWIN_PEAKS_TENANT: &str = "c22ed7c7-0f54-49a0-951f-553ad541ceae";
+const HILDA_COMPANY: i64 = 29_684_001;
+/// A name that CSV must quote: a comma and double quotes.
+const FABRIKAM_NAME: &str = "Fabrikam, Inc. \"East\"";
+
+fn recon_row(
+    item: &str,
+    service: &str,
+    contract_kind: &str,
+    usage: u64,
+    units: u64,
+    status: ReconStatus,
+) -> ReconRow {
+    ReconRow {
+        item: item.into(),
+        service: service.into(),
+        contract_kind: contract_kind.into(),
+        usage,
+        units,
+        status,
+    }
+}
+
+fn recon_customer(
+    month: &str,
+    company: Option<(i64, &str)>,
+    name: &str,
+    tenant_id: Option<&str>,
+    rows: Vec<ReconRow>,
+) -> ReconCustomer {
+    let updated_at = slot() + Duration::seconds(7);
+    ReconCustomer {
+        month: month.into(),
+        company_id: company.map(|(id, _)| id),
+        company_name: company
+            .map_or(name, |(_, company_name)| company_name)
+            .into(),
+        tenant_id: tenant_id.map(str::to_string),
+        rows,
+        updated_at,
+        run_id: format!("usage#{}", text_time(slot())),
+        expires_at: (updated_at + Duration::days(550)).timestamp(),
+    }
+}
+
+/// November: three companies and a tenant no company maps, every status at least once.
+fn november_report() -> Vec<ReconCustomer> {
+    use ReconStatus::*;
+    vec![
+        recon_customer(
+            "2026-11",
+            Some((CONTOSO_COMPANY, "Contoso Ltd")),
+            "",
+            Some(CONTOSO_TENANT),
+            vec![
+                recon_row(
+                    "pw_base_workstations",
+                    "Acronis Workstation Backup",
+                    "payg",
+                    12,
+                    12,
+                    InSync,
+                ),
+                recon_row(
+                    "pw_base_storage @ 8c1e2f30-0000-4000-8000-00000000aa01 (class 2)",
+                    "Acronis Cloud Storage (GB)",
+                    "payg",
+                    120,
+                    100,
+                    DriftUp,
+                ),
+                recon_row("public cloud azure", "", "", 3, 0, UnmappedItem),
+            ],
+        ),
+        recon_customer(
+            "2026-11",
+            Some((FABRIKAM_COMPANY, FABRIKAM_NAME)),
+            "",
+            Some("7c2e4a10-0000-4000-8000-000000000004"),
+            vec![
+                // A prepaid contract may be under-used: in sync.
+                recon_row(
+                    "pw_base_servers",
+                    "Acronis Server Backup",
+                    "prepaid",
+                    2,
+                    4,
+                    InSync,
+                ),
+                recon_row("pw_base_vms", "Acronis VM Backup", "payg", 1, 3, DriftDown),
+            ],
+        ),
+        recon_customer(
+            "2026-11",
+            Some((HILDA_COMPANY, "Hilda Huffington Dental")),
+            "",
+            Some("0c6f3a4e-8d2b-4f1a-9e7c-5b3d2a1f6e90"),
+            vec![
+                recon_row(
+                    "pw_base_workstations",
+                    "Acronis Workstation Backup",
+                    "prepaid",
+                    15,
+                    10,
+                    DriftUp,
+                ),
+                recon_row(
+                    "pw_base_m365_seats",
+                    "Acronis M365 Seats",
+                    "payg",
+                    8,
+                    8,
+                    InSync,
+                ),
+            ],
+        ),
+        recon_customer(
+            "2026-11",
+            None,
+            "Twin Peaks",
+            Some(TWIN_PEAKS_TENANT),
+            vec![
+                recon_row("pw_base_workstations", "", "", 4, 0, UnmappedTenant),
+                recon_row("pw_base_storage", "", "", 50, 0, UnmappedTenant),
+            ],
+        ),
+    ]
+}
+
+/// Every row with its customer, ordered for comparison.
+type FlatRow = (String, Option<i64>, String, Option<String>, ReconRow);
+
+fn flat_rows(customers: &[ReconCustomer], drift_only: bool) -> Vec<FlatRow> {
+    let mut rows: Vec<FlatRow> = customers
+        .iter()
+        .flat_map(|c| {
+            c.rows.iter().map(move |row| {
+                (
+                    c.month.clone(),
+                    c.company_id,
+                    c.company_name.clone(),
+                    c.tenant_id.clone(),
+                    row.clone(),
+                )
+            })
+        })
+        .filter(|(.., row)| !drift_only || row.status != ReconStatus::InSync)
+        .collect();
+    rows.sort_by_key(|row| format!("{row:?}"));
+    rows
+}
+
+/// A small RFC 4180 reader: CRLF-terminated records, quoted fields with doubled quotes.
+fn read_csv(text: &str) -> Vec<Vec<String>> {
+    let mut records = Vec::new();
+    let mut record = Vec::new();
+    let mut field = String::new();
+    let mut chars = text.chars().peekable();
+    let mut quoted = false;
+    while let Some(c) = chars.next() {
+        if quoted {
+            match c {
+                '"' if chars.peek() == Some(&'"') => {
+                    chars.next();
+                    field.push('"');
+                }
+                '"' => quoted = false,
+                _ => field.push(c),
+            }
+            continue;
+        }
+        match c {
+            '"' if field.is_empty() => quoted = true,
+            '"' => panic!("a bare quote inside a field:\n{text}"),
+            ',' => record.push(std::mem::take(&mut field)),
+            '\r' => {
+                assert_eq!(chars.next(), Some('\n'), "CR without LF:\n{text}");
+                record.push(std::mem::take(&mut field));
+                records.push(std::mem::take(&mut record));
+            }
+            '\n' => panic!("a record ends in LF, not CRLF:\n{text}"),
+            _ => field.push(c),
+        }
+    }
+    assert!(!quoted, "an unterminated quoted field:\n{text}");
+    assert!(
+        field.is_empty() && record.is_empty(),
+        "the last record has no CRLF:\n{text}"
+    );
+    records
+}
+
+/// The CSV's records back as rows, after checking the header.
+fn csv_rows(text: &str) -> Vec<FlatRow> {
+    let records = read_csv(text);
+    let (header, records) = records.split_first().expect("a header row");
+    assert_eq!(
+        header,
+        &[
+            "month",
+            "company_id",
+            "company_name",
+            "tenant_id",
+            "item",
+            "service",
+            "contract_kind",
+            "usage",
+            "units",
+            "status"
+        ]
+    );
+    let optional = |s: &str| (!s.is_empty()).then(|| s.to_string());
+    let mut rows: Vec<FlatRow> = records
+        .iter()
+        .map(|r| {
+            assert_eq!(r.len(), header.len(), "{r:?}");
+            (
+                r[0].clone(),
+                optional(&r[1]).map(|id| id.parse().expect("company id")),
+                r[2].clone(),
+                optional(&r[3]),
+                ReconRow {
+                    item: r[4].clone(),
+                    service: r[5].clone(),
+                    contract_kind: r[6].clone(),
+                    usage: r[7].parse().expect("usage"),
+                    units: r[8].parse().expect("units"),
+                    status: serde_json::from_value(Value::String(r[9].clone())).expect("status"),
+                },
+            )
+        })
+        .collect();
+    rows.sort_by_key(|row| format!("{row:?}"));
+    rows
+}
+
+fn reconcile(month: &str, drift_only: bool, csv: bool) -> Command {
+    Command::Reconcile {
+        integration: "contoso".into(),
+        month: month.into(),
+        drift_only,
+        csv,
+    }
+}
+
+/// The body of the readable table: the lines after its header, up to the blank line.
+fn table_rows(text: &str) -> Vec<&str> {
+    text.lines()
+        .skip_while(|line| !(line.contains("customer") && line.contains("status")))
+        .skip(1)
+        .take_while(|line| !line.is_empty())
+        .collect()
+}
+
+#[tokio::test]
+async fn reconcile_shows_the_months_report_as_table_json_and_csv() {
+    let d = deployment("admin-recon").await;
+    let november = november_report();
+    d.store
+        .put_reconciliation("contoso", &november)
+        .await
+        .expect("november report");
+    // Another month, and another integration's report of the same month, stay out.
+    let october = vec![recon_customer(
+        "2026-10",
+        Some((CONTOSO_COMPANY, "Contoso Ltd")),
+        "",
+        Some(CONTOSO_TENANT),
+        vec![recon_row(
+            "pw_base_october_only",
+            "Old",
+            "payg",
+            1,
+            2,
+            ReconStatus::DriftDown,
+        )],
+    )];
+    d.store
+        .put_reconciliation("contoso", &october)
+        .await
+        .expect("october report");
+    let mut other = november_report();
+    other.truncate(1);
+    other[0].rows[0].item = "pw_other_integration_only".into();
+    d.store
+        .put_reconciliation("fabrikam", &other)
+        .await
+        .expect("other integration");
+    let admin = admin_for(&d);
+
+    // The table: every row, drifted rows marked, totals per status at the end.
+    let table = run(&admin, reconcile("2026-11", false, false), false).await;
+    assert!(
+        table.starts_with("reconciliation of contoso for 2026-11: 9 rows, 6 not in sync\n"),
+        "{table}"
+    );
+    line_with(&table, &["run", "usage#2026-11-24T12:00:00Z"]);
+    line_with(&table, &["updated", "2026-11-24T12:00:07Z"]);
+    let header = line_with(
+        &table,
+        &[
+            "customer", "tenant", "item", "service", "contract", "usage", "units", "status",
+        ],
+    );
+    assert!(!table.contains("october_only"), "{table}");
+    assert!(!table.contains("other_integration_only"), "{table}");
+    let rows = table_rows(&table);
+    assert_eq!(rows.len(), 9, "{table}");
+    for line in &rows {
+        let drifted = !line.ends_with("in_sync");
+        assert_eq!(
+            line.starts_with("*  "),
+            drifted,
+            "marker: {line:?}\n{table}"
+        );
+        if !drifted {
+            assert!(line.starts_with("   "), "{line:?}\n{table}");
+        }
+    }
+    let status_column = header.find("status").expect("status column");
+    for line in &rows {
+        assert!(
+            // Characters, not bytes: a cut cell ends in `…`.
+            line.chars()
+                .nth(status_column)
+                .is_some_and(|c| c.is_ascii_lowercase()),
+            "misaligned: {line:?}\n{table}"
+        );
+    }
+    line_with(
+        &table,
+        &[
+            "*  Contoso Ltd (29682200)",
+            CONTOSO_TENANT,
+            "pw_base_storage @ 8c1e2f30-0000-4000-8000-00000000aa01 (class 2)",
+            "Acronis Cloud Storage (GB)",
+            "payg",
+            "120",
+            "100",
+            "drift_up",
+        ],
+    );
+    line_with(
+        &table,
+        &[
+            "   Contoso Ltd (29682200)",
+            "pw_base_workstations",
+            "12",
+            "in_sync",
+        ],
+    );
+    line_with(
+        &table,
+        &[
+            "Contoso Ltd (29682200)",
+            "public cloud azure",
+            "-  ",
+            "unmapped_item",
+        ],
+    );
+    line_with(
+        &table,
+        &[
+            "*  Fabrikam, Inc. \"East\" (29682201)",
+            "pw_base_vms",
+            "drift_down",
+        ],
+    );
+    line_with(
+        &table,
+        &[
+            "   Fabrikam, Inc. \"East\" (29682201)",
+            "pw_base_servers",
+            "prepaid",
+            "in_sync",
+        ],
+    );
+    line_with(
+        &table,
+        &[
+            "*  Hilda Huffington Dental (29684001)",
+            "prepaid",
+            "15",
+            "10",
+            "drift_up",
+        ],
+    );
+    line_with(
+        &table,
+        &[
+            "*  Twin Peaks (no company)",
+            TWIN_PEAKS_TENANT,
+            "pw_base_storage",
+            "50",
+            "unmapped_tenant",
+        ],
+    );
+    // Companies by name, the unmapped tenant last.
+    let order: Vec<usize> = ["Contoso Ltd", "Fabrikam", "Hilda", "Twin Peaks"]
+        .iter()
+        .map(|name| table.find(name).expect(name))
+        .collect();
+    assert!(order.is_sorted(), "{table}");
+    assert!(
+        table.ends_with(
+            "\ntotals: in_sync 3, drift_up 2, drift_down 1, unmapped_tenant 2, unmapped_item 1\n* not in sync\n"
+        ),
+        "{table}"
+    );
+
+    // --drift-only: exactly the rows not in sync; the totals still count the whole month.
+    let drifted = run(&admin, reconcile("2026-11", true, false), false).await;
+    assert!(
+        drifted.starts_with(
+            "reconciliation of contoso for 2026-11: 9 rows, 6 not in sync (showing only those: 6 rows)\n"
+        ),
+        "{drifted}"
+    );
+    let drifted_rows = table_rows(&drifted);
+    let expected: Vec<&str> = rows
+        .iter()
+        .copied()
+        .filter(|line| !line.ends_with("in_sync"))
+        .collect();
+    assert_eq!(drifted_rows.len(), 6, "{drifted}");
+    // The same lines as in the full table, apart from column widths.
+    let squeeze = |line: &str| line.split_whitespace().collect::<Vec<_>>().join(" ");
+    assert_eq!(
+        drifted_rows.iter().map(|l| squeeze(l)).collect::<Vec<_>>(),
+        expected.iter().map(|l| squeeze(l)).collect::<Vec<_>>(),
+        "{drifted}"
+    );
+    assert!(
+        drifted.contains("\ntotals: in_sync 3, drift_up 2,"),
+        "{drifted}"
+    );
+
+    // --json: one document whose customers are the stored ones, field for field.
+    let document = parse_json(&run(&admin, reconcile("2026-11", false, false), true).await);
+    assert_eq!(document["integration"], "contoso");
+    assert_eq!(document["month"], "2026-11");
+    assert_eq!(document["drift_only"], false);
+    assert_eq!(
+        document["totals"],
+        json!({"rows": 9, "not_in_sync": 6, "in_sync": 3, "drift_up": 2, "drift_down": 1,
+               "unmapped_tenant": 2, "unmapped_item": 1})
+    );
+    let mut customers: Vec<ReconCustomer> =
+        serde_json::from_value(document["customers"].clone()).expect("customers");
+    let mut stored = november.clone();
+    customers.sort_by_key(ReconCustomer::sk);
+    stored.sort_by_key(ReconCustomer::sk);
+    assert_eq!(customers, stored);
+    let document = parse_json(&run(&admin, reconcile("2026-11", true, false), true).await);
+    assert_eq!(document["drift_only"], true);
+    assert_eq!(document["totals"]["rows"], 9);
+    let customers: Vec<ReconCustomer> =
+        serde_json::from_value(document["customers"].clone()).expect("customers");
+    assert_eq!(customers.len(), 4, "every customer has a drifted row");
+    assert_eq!(flat_rows(&customers, false), flat_rows(&november, true));
+
+    // --csv: a header row and the same rows, parsed back; quoting where needed.
+    let csv = run(&admin, reconcile("2026-11", false, true), false).await;
+    assert_eq!(csv_rows(&csv), flat_rows(&november, false), "{csv}");
+    assert!(
+        csv.contains(",\"Fabrikam, Inc. \"\"East\"\"\","),
+        "the name is quoted:\n{csv}"
+    );
+    let csv = run(&admin, reconcile("2026-11", true, true), false).await;
+    assert_eq!(csv_rows(&csv), flat_rows(&november, true), "{csv}");
+    // As the binary runs it: arguments and the environment.
+    let csv = admin::run_args([
+        "--table",
+        d.store.table(),
+        "reconcile",
+        "contoso",
+        "--csv",
+        "--month",
+        "2026-10",
+    ])
+    .await
+    .expect("run_args");
+    assert_eq!(csv_rows(&csv), flat_rows(&october, false), "{csv}");
+
+    // No report for the month: not found (exit 1); a bad or missing month: a usage error.
+    let none = admin::run(&admin, &reconcile("2026-12", false, false), false)
+        .await
+        .expect_err("no December report");
+    assert!(matches!(none, AdminError::NotFound(_)), "{none}");
+    assert_eq!(none.exit_code(), 1);
+    assert!(
+        none.to_string()
+            .contains("has no reconciliation report for 2026-12"),
+        "{none}"
+    );
+    for (args, why) in [
+        (
+            &["--month", "2026-13"][..],
+            "--month `2026-13` is not a month as YYYY-MM",
+        ),
+        (
+            &["--month", "11-2026"],
+            "--month `11-2026` is not a month as YYYY-MM",
+        ),
+        (
+            &["--month=2026-1"],
+            "--month `2026-1` is not a month as YYYY-MM",
+        ),
+        (&[], "reconcile needs --month YYYY-MM"),
+        (
+            &["--month", "2026-11", "--json", "--csv"],
+            "--json and --csv exclude each other",
+        ),
+    ] {
+        let mut all = vec!["--table", d.store.table(), "reconcile", "contoso"];
+        all.extend_from_slice(args);
+        let err = admin::run_args(all).await.expect_err(&format!("{args:?}"));
+        assert_eq!(err.exit_code(), 2, "{args:?}: {err}");
+        assert!(matches!(err, AdminError::Usage(_)), "{args:?}: {err}");
+        assert!(err.to_string().starts_with(why), "{args:?}: {err}");
+    }
 }

@@ -1,15 +1,19 @@
 //! `admin`: a person's view of a deployment — integration statuses (F5), the last stored plan of
-//! a job (G1), the audit log (G3) and the customer mappings with suggestions (F14).
+//! a job (G1), the audit log (G3), the customer mappings with suggestions (F14) and the monthly
+//! reconciliation report (G2).
 //!
 //! It works against the deployed table with the usual AWS credentials and against the local
 //! stack (`AWS_ENDPOINT_URL_*`), like every function. Each command returns its whole output as
-//! text — a readable fixed-width table, or with `--json` one JSON document — so tests run the
-//! commands in-process. No command prints a secret: secrets are read only to connect.
+//! text — a readable fixed-width table, or with `--json` one JSON document (`reconcile` also
+//! CSV) — so tests run the commands in-process. No command prints a secret: secrets are read
+//! only to connect.
 
 pub mod audit;
+pub mod csv;
 pub mod mappings;
 pub mod names;
 pub mod plan;
+pub mod reconcile;
 pub mod status;
 pub mod text;
 
@@ -31,6 +35,10 @@ commands:
   mappings INTEGRATION [--unmapped] [--company-type TYPE]
                                             Autotask companies and Acronis customer tenants, mapped
                                             and unmapped, with suggestions (reads both APIs)
+  reconcile INTEGRATION --month YYYY-MM [--drift-only] [--csv]
+                                            the month's reconciliation report: usage against
+                                            Autotask units per customer and item; --drift-only
+                                            shows only rows not in sync, --csv prints CSV
 
 options:
   --table NAME   the deployment's table (default: environment variable TABLE_NAME)
@@ -99,6 +107,15 @@ pub enum Command {
         unmapped_only: bool,
         company_type: Option<String>,
     },
+    Reconcile {
+        integration: String,
+        /// `YYYY-MM`, validated.
+        month: String,
+        /// Only rows whose status is not `in_sync`.
+        drift_only: bool,
+        /// RFC 4180 CSV instead of a table (never together with `--json`).
+        csv: bool,
+    },
 }
 
 /// `--since`: a moment, or an age counted back from when the command runs.
@@ -160,6 +177,9 @@ where
     let mut since = None;
     let mut unmapped_only = false;
     let mut company_type = None;
+    let mut month = None;
+    let mut drift_only = false;
+    let mut csv = false;
     let mut help = false;
     let mut positional = Vec::new();
     let mut args = args.into_iter().map(Into::into);
@@ -182,6 +202,9 @@ where
             "--since" => since = Some(value("a time or an age")?),
             "--unmapped" => unmapped_only = true,
             "--company-type" => company_type = Some(value("a company type label or id")?),
+            "--month" => month = Some(value("a month as YYYY-MM")?),
+            "--drift-only" => drift_only = true,
+            "--csv" => csv = true,
             "-h" | "--help" => help = true,
             other if other.starts_with('-') && other.len() > 1 => {
                 return Err(usage(format!("unknown option {other}")));
@@ -235,6 +258,17 @@ where
             unmapped_only,
             company_type: company_type.clone(),
         },
+        (false, Some("reconcile")) => Command::Reconcile {
+            integration: needs_integration("reconcile")?,
+            month: reconcile::parse_month(
+                month
+                    .as_deref()
+                    .ok_or_else(|| usage("reconcile needs --month YYYY-MM".into()))?,
+            )
+            .map_err(usage)?,
+            drift_only,
+            csv,
+        },
         (false, Some(other)) => return Err(usage(format!("unknown command `{other}`"))),
     };
     if !matches!(command, Command::Help) {
@@ -255,6 +289,13 @@ where
             company_type.is_some() && !mappings,
             "mappings",
         )?;
+        let reconcile = matches!(command, Command::Reconcile { .. });
+        only_for("--month", month.is_some() && !reconcile, "reconcile")?;
+        only_for("--drift-only", drift_only && !reconcile, "reconcile")?;
+        only_for("--csv", csv && !reconcile, "reconcile")?;
+        if json && csv {
+            return Err(usage("--json and --csv exclude each other".into()));
+        }
     }
     Ok(Cli {
         table,
@@ -334,6 +375,19 @@ pub async fn run(admin: &Admin, command: &Command, json: bool) -> Result<String,
             };
             let report = mappings::load(admin, integration, &filter).await?;
             Ok(output(json, &report, || mappings::render(&report)))
+        }
+        Command::Reconcile {
+            integration,
+            month,
+            drift_only,
+            csv,
+        } => {
+            let report = reconcile::load(&admin.store, integration, month, *drift_only).await?;
+            if *csv && !json {
+                Ok(reconcile::render_csv(&report))
+            } else {
+                Ok(output(json, &report, || reconcile::render(&report)))
+            }
         }
     }
 }
@@ -423,6 +477,36 @@ mod tests {
                 job: Job::Provisioning
             }
         );
+        assert_eq!(
+            parse(&[
+                "reconcile",
+                "contoso",
+                "--month=2026-11",
+                "--drift-only",
+                "--csv",
+                "--table",
+                "t"
+            ])
+            .unwrap()
+            .command,
+            Command::Reconcile {
+                integration: "contoso".into(),
+                month: "2026-11".into(),
+                drift_only: true,
+                csv: true
+            }
+        );
+        let cli = parse(&["--json", "reconcile", "x", "--month", "2026-01"]).unwrap();
+        assert!(cli.json);
+        assert_eq!(
+            cli.command,
+            Command::Reconcile {
+                integration: "x".into(),
+                month: "2026-01".into(),
+                drift_only: false,
+                csv: false
+            }
+        );
         assert_eq!(parse(&["--help"]).unwrap().command, Command::Help);
         assert_eq!(parse(&[]).unwrap().command, Command::Help);
     }
@@ -441,6 +525,15 @@ mod tests {
             &["status", "--job", "setup"],
             &["plan", "x", "--unmapped"],
             &["audit", "x", "--since", "yesterday"],
+            &["reconcile", "x"],
+            &["reconcile", "--month", "2026-11"],
+            &["reconcile", "x", "--month"],
+            &["reconcile", "x", "--month", "2026-13"],
+            &["reconcile", "x", "--month", "11/2026"],
+            &["reconcile", "x", "--month", "2026-11", "--json", "--csv"],
+            &["status", "--month", "2026-11"],
+            &["audit", "x", "--drift-only"],
+            &["plan", "x", "--csv"],
         ] {
             let err = parse(args).expect_err(&format!("{args:?}"));
             assert_eq!(err.exit_code(), 2, "{args:?}: {err}");

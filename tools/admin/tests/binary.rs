@@ -22,6 +22,7 @@ fn help_lists_every_command() {
         "plan INTEGRATION",
         "audit INTEGRATION",
         "mappings INTEGRATION",
+        "reconcile INTEGRATION --month YYYY-MM",
     ] {
         assert!(text.contains(command), "{command} missing from:\n{text}");
     }
@@ -42,6 +43,14 @@ fn usage_errors_exit_2_and_say_why() {
         (
             &["--table", "t", "audit", "x", "--since", "soon"],
             "--since `soon`",
+        ),
+        (
+            &["--table", "t", "reconcile", "x", "--month", "2026-13"],
+            "--month `2026-13` is not a month as YYYY-MM",
+        ),
+        (
+            &["--table", "t", "reconcile", "x"],
+            "reconcile needs --month YYYY-MM",
         ),
     ] {
         let out = admin(args);
