@@ -41,8 +41,12 @@ pub struct WireKnobs {
     pub rate_limit_probability: f64,
     /// 500 probability.
     pub server_error_probability: f64,
-    /// Probability of holding a request for `timeout_ms`, then answering normally.
+    /// Probability of holding a request for `timeout_ms` before processing it, then answering
+    /// normally (a client that gives up first leaves nothing done).
     pub timeout_probability: f64,
+    /// Probability of processing a request and then holding its answer for `timeout_ms` (the
+    /// write happened; the client may time out). Not in acronis-sim.
+    pub timeout_after_apply_probability: f64,
     pub timeout_ms: u64,
     pub random_seed: u64,
 }
@@ -64,6 +68,7 @@ impl From<&Knobs> for WireKnobs {
             rate_limit_probability: knobs.random_429_probability,
             server_error_probability: knobs.random_5xx_probability,
             timeout_probability: knobs.timeout_probability,
+            timeout_after_apply_probability: knobs.timeout_after_apply_probability,
             timeout_ms: millis(knobs.timeout_hold),
             random_seed: knobs.rng_seed,
         }
@@ -77,6 +82,7 @@ impl From<&WireKnobs> for Knobs {
             random_429_probability: wire.rate_limit_probability,
             random_5xx_probability: wire.server_error_probability,
             timeout_probability: wire.timeout_probability,
+            timeout_after_apply_probability: wire.timeout_after_apply_probability,
             timeout_hold: Duration::from_millis(wire.timeout_ms),
             rng_seed: wire.random_seed,
         }
@@ -89,6 +95,10 @@ impl WireKnobs {
             ("rate_limit_probability", self.rate_limit_probability),
             ("server_error_probability", self.server_error_probability),
             ("timeout_probability", self.timeout_probability),
+            (
+                "timeout_after_apply_probability",
+                self.timeout_after_apply_probability,
+            ),
         ];
         for (name, p) in probabilities {
             if !(0.0..=1.0).contains(&p) {

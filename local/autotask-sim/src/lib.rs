@@ -31,9 +31,11 @@ use tokio::task::JoinHandle;
 
 /// Fault and latency knobs, settable at start and at run time (also `PUT /__sim/knobs`).
 ///
-/// The three fault probabilities are of disjoint outcomes drawn from one roll per request: a
+/// The four fault probabilities are of disjoint outcomes drawn from one roll per request: a
 /// request is answered 429 with `random_429_probability`, 500 with `random_5xx_probability`, held
-/// with `timeout_probability` (their sum should not exceed 1; beyond it the later ones shrink).
+/// *before* it is processed with `timeout_probability`, processed and then its answer held with
+/// `timeout_after_apply_probability` (their sum should not exceed 1; beyond it the later ones
+/// shrink).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Knobs {
     /// Added to every authenticated request.
@@ -45,6 +47,12 @@ pub struct Knobs {
     /// Probability that a request is held for `timeout_hold` before being answered normally
     /// (a client with a shorter timeout sees a timeout).
     pub timeout_probability: f64,
+    /// Probability that a request is processed (a write takes effect, the request is logged)
+    /// and only then is its answer held for `timeout_hold`: a client with a shorter timeout sees
+    /// a timeout although the write happened. Giving up (dropping the connection) does not undo
+    /// it. The thread slot is released when processing ends, before the hold.
+    pub timeout_after_apply_probability: f64,
+    /// How long `timeout_probability` and `timeout_after_apply_probability` hold a request.
     pub timeout_hold: Duration,
     /// Seed of the fault generator, so fault sequences repeat.
     pub rng_seed: u64,
@@ -57,6 +65,7 @@ impl Default for Knobs {
             random_429_probability: 0.0,
             random_5xx_probability: 0.0,
             timeout_probability: 0.0,
+            timeout_after_apply_probability: 0.0,
             timeout_hold: Duration::from_secs(120),
             rng_seed: 0x5EED,
         }
@@ -104,7 +113,9 @@ pub struct RequestRecord {
     /// `METHOD /template` of the served route (or of the raw path when none matched).
     pub endpoint: String,
     pub status: u16,
-    /// The injected fault, if any: `429`, `5xx` or `timeout` (held, then answered normally).
+    /// The injected fault, if any: `429`, `5xx`, `timeout` (held, then processed and answered
+    /// normally) or `timeout_after_apply` (processed, then the answer held; logged when
+    /// processing ends, before the hold).
     pub fault: Option<String>,
 }
 

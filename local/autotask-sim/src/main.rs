@@ -1,5 +1,5 @@
 //! `autotask-sim [--host 127.0.0.1] [--port 0] [--seed FILE.json] [--latency-ms N] [--faults P]
-//! [--fault-seed N] [--timeout-ms N] [--hourly-threshold N] [--thread-limit N]`: serves the
+//! [--faults-after-apply P] [--fault-seed N] [--timeout-ms N] [--hourly-threshold N] [--thread-limit N]`: serves the
 //! simulator until SIGINT/SIGTERM and prints one line with the REST root and the zone lookup URL.
 //! The control surface is `/__sim` on the same host and port.
 
@@ -10,7 +10,7 @@ use std::time::Duration;
 fn usage() -> ExitCode {
     eprintln!(
         "usage: autotask-sim [--host 127.0.0.1] [--port 0] [--seed FILE.json] [--latency-ms N] \
-         [--faults P] [--fault-seed N] [--timeout-ms N] [--hourly-threshold N] [--thread-limit N]"
+         [--faults P] [--faults-after-apply P] [--fault-seed N] [--timeout-ms N] [--hourly-threshold N] [--thread-limit N]"
     );
     ExitCode::from(2)
 }
@@ -55,6 +55,13 @@ async fn main() -> ExitCode {
                 }
                 _ => return usage(),
             },
+            // Processed, then the answer held for --timeout-ms (the write happened).
+            ("--faults-after-apply", Some(p)) => match p.parse::<f64>() {
+                Ok(p) if (0.0..=1.0).contains(&p) => {
+                    config.knobs.timeout_after_apply_probability = p;
+                }
+                _ => return usage(),
+            },
             ("--fault-seed", Some(seed)) => match seed.parse() {
                 Ok(seed) => config.knobs.rng_seed = seed,
                 Err(_) => return usage(),
@@ -73,6 +80,17 @@ async fn main() -> ExitCode {
             },
             _ => return usage(),
         }
+    }
+    let knobs = &config.knobs;
+    // The fault outcomes are disjoint: together they cannot exceed certainty.
+    if knobs.random_429_probability
+        + knobs.random_5xx_probability
+        + knobs.timeout_probability
+        + knobs.timeout_after_apply_probability
+        > 1.0 + 1e-9
+    {
+        eprintln!("autotask-sim: 3 × --faults + --faults-after-apply must not exceed 1");
+        return usage();
     }
     let sim = match AutotaskSim::start(config).await {
         Ok(sim) => sim,

@@ -75,6 +75,8 @@ pub async fn handle(
     }
     let path = uri.path().to_string();
     let mut meta = Meta::default();
+    // Once `dispatch` returns, the request is fully processed (a write is in the database) and
+    // its thread slot released; nothing below can undo that, whether or not the client waits.
     let (response, endpoint) = dispatch(&state, &method, &uri, &headers, &body, &mut meta).await;
     let status = response.status().as_u16();
     state.log().push(RequestRecord {
@@ -85,14 +87,21 @@ pub async fn handle(
         status,
         fault: meta.fault.map(str::to_string),
     });
+    if let Some(hold) = meta.hold_answer {
+        // `timeout_after_apply`: the answer is late, the work is done. A client that gives up
+        // drops this future here, after the write and the log entry.
+        tokio::time::sleep(hold).await;
+    }
     response
 }
 
-/// What the log records besides the endpoint: the matched object and an injected fault.
+/// What the log records besides the endpoint: the matched object and an injected fault; and how
+/// long to hold the finished answer (`timeout_after_apply`).
 #[derive(Default)]
 struct Meta {
     entity: Option<&'static str>,
     fault: Option<&'static str>,
+    hold_answer: Option<Duration>,
 }
 
 async fn dispatch(
@@ -179,6 +188,11 @@ async fn dispatch(
     if let Some(response) = response {
         return (response, endpoint);
     }
+    if fault == Some(TIMEOUT_AFTER_APPLY) {
+        meta.hold_answer = Some(state.knobs().timeout_hold);
+    }
+    // From here on nothing awaits: once the knobs let the request through it is processed to
+    // the end in one go, so a client dropping the connection cannot cut a write in half.
 
     let body_json: Value = if body.is_empty() {
         Value::Null
@@ -629,8 +643,12 @@ fn take_thread_slot(
     })
 }
 
+/// The fault name of a request processed normally whose answer is then held.
+const TIMEOUT_AFTER_APPLY: &str = "timeout_after_apply";
+
 /// Latency, hold gate and seeded random faults. Returns the injected fault's name and, when the
-/// fault answers instead of the handler, the response.
+/// fault answers instead of the handler, the response. `timeout` holds here, before processing;
+/// `timeout_after_apply` is only named here (the caller holds the answer after processing).
 async fn apply_knobs(state: &SharedState) -> (Option<&'static str>, Option<Response>) {
     let knobs: Knobs = state.knobs();
     if !knobs.latency.is_zero() {
@@ -646,7 +664,8 @@ async fn apply_knobs(state: &SharedState) -> (Option<&'static str>, Option<Respo
         let p429 = knobs.random_429_probability.clamp(0.0, 1.0);
         let p5xx = knobs.random_5xx_probability.clamp(0.0, 1.0);
         let ptimeout = knobs.timeout_probability.clamp(0.0, 1.0);
-        if p429 + p5xx + ptimeout <= 0.0 {
+        let pafter = knobs.timeout_after_apply_probability.clamp(0.0, 1.0);
+        if p429 + p5xx + ptimeout + pafter <= 0.0 {
             None
         } else {
             // One roll, disjoint outcomes: each fault happens with exactly its probability.
@@ -660,6 +679,8 @@ async fn apply_knobs(state: &SharedState) -> (Option<&'static str>, Option<Respo
                 Some("5xx")
             } else if roll < p429 + p5xx + ptimeout {
                 Some("timeout")
+            } else if roll < p429 + p5xx + ptimeout + pafter {
+                Some(TIMEOUT_AFTER_APPLY)
             } else {
                 None
             }
@@ -680,6 +701,7 @@ async fn apply_knobs(state: &SharedState) -> (Option<&'static str>, Option<Respo
                 "An unexpected error has occurred.",
             )),
         ),
+        Some(TIMEOUT_AFTER_APPLY) => (fault, None),
         Some(_) => {
             tokio::time::sleep(knobs.timeout_hold).await;
             (fault, None)

@@ -497,6 +497,105 @@ async fn adjustments_split_contract_service_units() {
     assert_eq!(status, StatusCode::NOT_FOUND);
 }
 
+/// Units of (contract, service) lines on `date`, by the query a usage job makes.
+async fn units_on(
+    sim: &AutotaskSim,
+    contracts: &[i64],
+    services: &[i64],
+    date: &str,
+) -> Vec<Value> {
+    let query = json!({"filter": [
+        {"op": "in", "field": "contractID", "value": contracts},
+        {"op": "in", "field": "serviceID", "value": services},
+        {"op": "lte", "field": "startDate", "value": date},
+        {"op": "gte", "field": "endDate", "value": date}]});
+    let (status, body) = call(
+        sim,
+        Method::POST,
+        "V1.0/ContractServiceUnits/query",
+        Some(query),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    body["items"].as_array().expect("items").clone()
+}
+
+#[tokio::test]
+async fn adjustments_by_service_or_contract_service_down_to_zero_seen_by_date_window() {
+    let sim = start(SimConfig::default()).await;
+    let both = [WORKSTATION_SERVICE, STORAGE_SERVICE];
+    let units = |rows: &[Value]| -> Vec<(i64, i64)> {
+        rows.iter()
+            .map(|r| {
+                (
+                    r["serviceID"].as_i64().unwrap(),
+                    r["units"].as_i64().unwrap(),
+                )
+            })
+            .collect()
+    };
+    // By serviceID with a date-only effectiveDate: 5 → 0 from 2026-05-10.
+    let (status, body) = call(&sim, Method::POST, "V1.0/ContractServiceAdjustments", Some(json!({"contractID": RECURRING_CONTRACT, "serviceID": WORKSTATION_SERVICE, "effectiveDate": "2026-05-10", "unitChange": -5}))).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let on = |date: &'static str| units_on(&sim, &[RECURRING_CONTRACT], &both, date);
+    assert_eq!(units(&on("2026-05-09").await), [(WORKSTATION_SERVICE, 5)]);
+    let may = on("2026-05-10").await;
+    assert_eq!(units(&may), [(WORKSTATION_SERVICE, 0)]);
+    assert_eq!(may[0]["startDate"], "2026-05-10T00:00:00Z");
+    assert_eq!(may[0]["endDate"], "2026-05-31T00:00:00Z");
+    assert_eq!(units(&on("2026-12-31").await), [(WORKSTATION_SERVICE, 0)]);
+    // Below zero is refused and changes nothing.
+    let (status, _) = call(&sim, Method::POST, "V1.0/ContractServiceAdjustments", Some(json!({"contractID": RECURRING_CONTRACT, "serviceID": WORKSTATION_SERVICE, "effectiveDate": "2026-06-01", "unitChange": -1}))).await;
+    assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR);
+    assert_eq!(units(&on("2026-06-01").await), [(WORKSTATION_SERVICE, 0)]);
+
+    // By contractServiceID (a swagger field of the adjustment), without serviceID.
+    let (_, lines) = call(
+        &sim,
+        Method::POST,
+        "V1.0/ContractServices/query",
+        Some(json!({"filter": [{"op": "eq", "field": "contractID", "value": RECURRING_CONTRACT}]})),
+    )
+    .await;
+    let line_id = lines["items"][0]["id"].as_i64().unwrap();
+    let (status, body) = call(&sim, Method::POST, "V1.0/ContractServiceAdjustments", Some(json!({"contractID": RECURRING_CONTRACT, "contractServiceID": line_id, "effectiveDate": "2026-06-15", "unitChange": 4}))).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(units(&on("2026-06-14").await), [(WORKSTATION_SERVICE, 0)]);
+    assert_eq!(units(&on("2026-06-15").await), [(WORKSTATION_SERVICE, 4)]);
+    let june = on("2026-06-15").await;
+    assert_eq!(june[0]["contractServiceID"], json!(line_id));
+    // A contractServiceID of another service than the serviceID sent is refused.
+    let (status, _) = call(&sim, Method::POST, "V1.0/ContractServiceAdjustments", Some(json!({"contractID": RECURRING_CONTRACT, "contractServiceID": line_id, "serviceID": STORAGE_SERVICE, "effectiveDate": "2026-06-15", "unitChange": 1}))).await;
+    assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR);
+
+    // A service not on the contract yet: the adjustment creates its line from the date on.
+    let (status, _) = call(&sim, Method::POST, "V1.0/ContractServiceAdjustments", Some(json!({"contractID": RECURRING_CONTRACT, "serviceID": STORAGE_SERVICE, "effectiveDate": "2026-06-20", "unitChange": 50}))).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(units(&on("2026-06-19").await), [(WORKSTATION_SERVICE, 4)]);
+    assert_eq!(
+        units(&on("2026-06-20").await),
+        [(WORKSTATION_SERVICE, 4), (STORAGE_SERVICE, 50)]
+    );
+    // The `in` filters select: another contract or service matches nothing.
+    assert!(
+        units_on(&sim, &[BLOCK_HOURS_CONTRACT], &both, "2026-06-20")
+            .await
+            .is_empty()
+    );
+    assert_eq!(
+        units(
+            &units_on(
+                &sim,
+                &[RECURRING_CONTRACT],
+                &[STORAGE_SERVICE],
+                "2026-07-01"
+            )
+            .await
+        ),
+        [(STORAGE_SERVICE, 50)]
+    );
+}
+
 #[tokio::test]
 async fn contract_services_only_on_recurring_service_contracts() {
     let sim = start(SimConfig::default()).await;

@@ -143,6 +143,7 @@ async fn every_sim_hook_works_over_http_against_the_binary() {
     for bad in [
         json!({"rate_limit_probability": 1.5}),
         json!({"random_429_probability": 0.5}),
+        json!({"timeout_after_apply_probability": -0.1}),
     ] {
         assert_eq!(
             sim.hook("PUT", "/knobs", Some(bad.clone())).await.0,
@@ -151,7 +152,7 @@ async fn every_sim_hook_works_over_http_against_the_binary() {
         );
     }
     let wanted = json!({"latency_ms": 0, "rate_limit_probability": 1.0, "server_error_probability": 0.0,
-        "timeout_probability": 0.0, "timeout_ms": 5, "random_seed": 11});
+        "timeout_probability": 0.0, "timeout_after_apply_probability": 0.0, "timeout_ms": 5, "random_seed": 11});
     assert_eq!(
         sim.hook("PUT", "/knobs", Some(wanted.clone())).await.0,
         StatusCode::NO_CONTENT
@@ -403,7 +404,7 @@ async fn command_line_faults_are_observed_at_their_rate_over_1000_requests() {
     assert_eq!(
         knobs,
         json!({"latency_ms": 0, "rate_limit_probability": 0.1, "server_error_probability": 0.1,
-            "timeout_probability": 0.1, "timeout_ms": 1, "random_seed": 7})
+            "timeout_probability": 0.1, "timeout_after_apply_probability": 0.0, "timeout_ms": 1, "random_seed": 7})
     );
     let mut seen = std::collections::BTreeMap::<u16, usize>::new();
     let mut sequence = Vec::new();
@@ -549,4 +550,60 @@ async fn concurrency_figures_match_a_known_load() {
     let (_, figures) = sim.hook("GET", "/concurrency", None).await;
     assert_eq!(figures["max_by_entity"], json!({"Companies": 1}));
     assert_eq!(figures["refused"], 0);
+}
+
+#[tokio::test]
+async fn command_line_faults_after_apply_time_out_writes_that_happened() {
+    let mut sim = spawn(&["--faults-after-apply", "1", "--timeout-ms", "3000"]);
+    let (_, knobs) = sim.hook("GET", "/knobs", None).await;
+    assert_eq!(knobs["timeout_after_apply_probability"], 1.0);
+    assert_eq!(knobs["timeout_probability"], 0.0);
+    assert_eq!(knobs["timeout_ms"], 3000);
+    let impatient = Client::builder()
+        .timeout(Duration::from_millis(300))
+        .build()
+        .expect("client");
+    let outcome = impatient
+        .post(format!("{}V1.0/ContractServiceAdjustments", sim.base_url))
+        .header("ApiIntegrationCode", CODE)
+        .header("UserName", USER)
+        .header("Secret", SECRET)
+        .json(
+            &json!({"contractID": RECURRING_CONTRACT, "serviceID": STORAGE_SERVICE,
+            "effectiveDate": "2026-05-01", "unitChange": 120}),
+        )
+        .send()
+        .await;
+    assert!(outcome.expect_err("the client times out").is_timeout());
+    let (_, log) = sim.hook("GET", "/requests", None).await;
+    assert_eq!(log["items"][0]["fault"], "timeout_after_apply");
+    assert_eq!(log["items"][0]["status"], 200);
+    assert_eq!(
+        sim.hook("PUT", "/knobs", Some(json!({}))).await.0,
+        StatusCode::NO_CONTENT
+    );
+    let (status, units) = sim
+        .api(
+            Method::POST,
+            "V1.0/ContractServiceUnits/query",
+            Some(json!({"filter": [
+                {"op": "in", "field": "contractID", "value": [RECURRING_CONTRACT]},
+                {"op": "in", "field": "serviceID", "value": [STORAGE_SERVICE]},
+                {"op": "lte", "field": "startDate", "value": "2026-05-01"},
+                {"op": "gte", "field": "endDate", "value": "2026-05-01"}]})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(units["items"][0]["units"], 120, "{units}");
+
+    // The fault outcomes are disjoint: 3 × 0.3 + 0.2 > 1 is refused at start.
+    let seed = concat!(env!("CARGO_MANIFEST_DIR"), "/seed.example.json");
+    let refused = Command::new(env!("CARGO_BIN_EXE_autotask-sim"))
+        .args(["--port", "0", "--seed", seed])
+        .args(["--faults", "0.3", "--faults-after-apply", "0.2"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .expect("runs");
+    assert_eq!(refused.code(), Some(2));
 }
