@@ -179,3 +179,56 @@ pub fn error_chain(err: &(dyn std::error::Error + 'static)) -> String {
     }
     text
 }
+
+/// What a job's own code can fail with: every service it talks to, each error keeping its
+/// source and its classification. The worker runtime turns it into a [`crate::worker::JobError`].
+#[derive(Debug, Error)]
+pub enum SyncError {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error(transparent)]
+    Secret(#[from] SecretError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Autotask(#[from] crate::autotask::AutotaskError),
+    #[error(transparent)]
+    Acronis(#[from] crate::acronis::AcronisError),
+    #[error("sending apply messages failed")]
+    Queue(#[from] crate::queue::QueueError),
+    /// A record kept changing under us (two workers of one target); retrying settles it.
+    #[error("{0}")]
+    Conflict(String),
+}
+
+impl Classify for SyncError {
+    fn is_retryable(&self) -> bool {
+        match self {
+            SyncError::Config(e) => e.is_retryable(),
+            SyncError::Secret(e) => e.is_retryable(),
+            SyncError::Store(e) => e.is_retryable(),
+            SyncError::Autotask(e) => e.is_retryable(),
+            SyncError::Acronis(e) => e.is_retryable(),
+            SyncError::Queue(e) => e.is_retryable(),
+            SyncError::Conflict(_) => true,
+        }
+    }
+}
+
+impl From<SyncError> for crate::worker::JobError {
+    fn from(error: SyncError) -> Self {
+        use crate::worker::JobError;
+        match error {
+            SyncError::Config(e) => JobError::Config(e),
+            SyncError::Secret(e) => JobError::Secret(e),
+            SyncError::Store(e) => JobError::Store(e),
+            SyncError::Autotask(e) => e.into(),
+            SyncError::Acronis(e) => e.into(),
+            other => JobError::Remote {
+                message: other.to_string(),
+                retryable: other.is_retryable(),
+                source: Some(Box::new(other)),
+            },
+        }
+    }
+}

@@ -308,6 +308,32 @@ impl Store {
         Ok(())
     }
 
+    /// Writes `item` if the stored item's `version` attribute is still `expected` (0: the item
+    /// must not exist); false when another writer got there first. The item carries its new
+    /// version itself.
+    pub async fn put_versioned(&self, item: Item, expected: u64) -> Result<bool, StoreError> {
+        let request = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item));
+        let request = if expected == 0 {
+            request
+                .condition_expression("attribute_not_exists(#pk)")
+                .expression_attribute_names("#pk", schema::PK)
+        } else {
+            request
+                .condition_expression("#version = :expected")
+                .expression_attribute_names("#version", "version")
+                .expression_attribute_values(":expected", AttributeValue::N(expected.to_string()))
+        };
+        match request.send().await {
+            Ok(_) => Ok(true),
+            Err(e) if is_condition_failure(&e) => Ok(false),
+            Err(e) => Err(StoreError::aws("PutItem (versioned)", e)),
+        }
+    }
+
     /// The run reports of one integration, newest first.
     pub async fn runs(&self, integration_id: &str) -> Result<Vec<RunRecord>, StoreError> {
         let pk = integration_pk(integration_id);

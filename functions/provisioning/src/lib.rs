@@ -13,18 +13,16 @@ use std::sync::Arc;
 
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
 use chrono::Utc;
-use sync_shared::acronis::{AcronisClient, AcronisError};
+use sync_shared::acronis::AcronisClient;
 use sync_shared::apply::{ApplyMessage, process_apply_batch};
-use sync_shared::autotask::{AutotaskClient, AutotaskError};
+use sync_shared::autotask::AutotaskClient;
 use sync_shared::config::{AccountBasis, IntegrationConfig, integration_pk};
-use sync_shared::error::Classify;
 use sync_shared::plan::{PlanHeader, PlannedTarget, retention_expiry};
-use sync_shared::queue::{QueueError, send_fifo};
+use sync_shared::queue::send_fifo;
 use sync_shared::secrets::SecretsCache;
 use sync_shared::status::{CustomerIssue, IssueKind, IssueSource, JobReport};
 use sync_shared::worker::{JobError, WorkerContext, process_fifo_batch};
-use sync_shared::{ConfigError, Job, JobMessage, SecretError, StoreError};
-use thiserror::Error;
+use sync_shared::{Job, JobMessage};
 
 use crate::plan::{CustomerDesired, Outcome, PlanInput};
 
@@ -65,56 +63,8 @@ impl ProvisioningContext {
     }
 }
 
-/// What provisioning can fail with; each keeps its source and says whether a retry can help.
-#[derive(Debug, Error)]
-pub enum ProvisioningError {
-    #[error(transparent)]
-    Config(#[from] ConfigError),
-    #[error(transparent)]
-    Secret(#[from] SecretError),
-    #[error(transparent)]
-    Store(#[from] StoreError),
-    #[error(transparent)]
-    Autotask(#[from] AutotaskError),
-    #[error(transparent)]
-    Acronis(#[from] AcronisError),
-    #[error("sending apply messages failed")]
-    Queue(#[from] QueueError),
-    /// The tenant record kept changing under us (two appliers of one customer).
-    #[error("{0}")]
-    Conflict(String),
-}
-
-impl Classify for ProvisioningError {
-    fn is_retryable(&self) -> bool {
-        match self {
-            ProvisioningError::Config(e) => e.is_retryable(),
-            ProvisioningError::Secret(e) => e.is_retryable(),
-            ProvisioningError::Store(e) => e.is_retryable(),
-            ProvisioningError::Autotask(e) => e.is_retryable(),
-            ProvisioningError::Acronis(e) => e.is_retryable(),
-            ProvisioningError::Queue(e) => e.is_retryable(),
-            ProvisioningError::Conflict(_) => true,
-        }
-    }
-}
-
-impl From<ProvisioningError> for JobError {
-    fn from(error: ProvisioningError) -> Self {
-        match error {
-            ProvisioningError::Config(e) => JobError::Config(e),
-            ProvisioningError::Secret(e) => JobError::Secret(e),
-            ProvisioningError::Store(e) => JobError::Store(e),
-            ProvisioningError::Autotask(e) => e.into(),
-            ProvisioningError::Acronis(e) => e.into(),
-            other => JobError::Remote {
-                message: other.to_string(),
-                retryable: other.is_retryable(),
-                source: Some(Box::new(other)),
-            },
-        }
-    }
-}
+/// What provisioning can fail with: the errors of every service it talks to.
+pub type ProvisioningError = sync_shared::error::SyncError;
 
 /// The planner: one message per integration from the scheduler.
 pub async fn handle_plan(ctx: &ProvisioningContext, event: SqsEvent) -> SqsBatchResponse {

@@ -130,33 +130,9 @@ pub async fn save(
         schema::SK.into(),
         AttributeValue::S(provisioned_sk(record.company_id)),
     );
-    let request = store
-        .client()
-        .put_item()
-        .table_name(store.table())
-        .set_item(Some(item));
-    let request = if expected == 0 {
-        request
-            .condition_expression("attribute_not_exists(#pk)")
-            .expression_attribute_names("#pk", schema::PK)
-    } else {
-        request
-            .condition_expression("#version = :expected")
-            .expression_attribute_names("#version", "version")
-            .expression_attribute_values(":expected", AttributeValue::N(expected.to_string()))
-    };
-    match request.send().await {
-        Ok(_) => Ok(true),
-        Err(e)
-            if e.as_service_error()
-                .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
-        {
-            record.version = expected;
-            Ok(false)
-        }
-        Err(e) => {
-            record.version = expected;
-            Err(StoreError::aws("PutItem PROVISIONED", e))
-        }
+    let written = store.put_versioned(item, expected).await;
+    if !matches!(written, Ok(true)) {
+        record.version = expected;
     }
+    written
 }

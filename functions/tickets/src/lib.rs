@@ -14,16 +14,14 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
 use aws_sdk_dynamodb::types::AttributeValue;
 use chrono::Utc;
-use sync_shared::acronis::{AcronisClient, AcronisError, Alert};
-use sync_shared::autotask::{AutotaskClient, AutotaskError};
+use sync_shared::acronis::{AcronisClient, Alert};
+use sync_shared::autotask::AutotaskClient;
 use sync_shared::config::{IntegrationConfig, integration_pk};
-use sync_shared::error::Classify;
 use sync_shared::plan::{PlanHeader, PlannedTarget, PlannedWrite, retention_expiry};
 use sync_shared::status::JobReport;
 use sync_shared::store::schema;
 use sync_shared::worker::{JobError, WorkerContext, process_fifo_batch};
-use sync_shared::{ConfigError, Job, JobMessage, SecretError, StoreError};
-use thiserror::Error;
+use sync_shared::{Job, JobMessage, StoreError};
 
 use crate::plan::{AlertContext, Decision, Skip};
 use crate::records::TicketState;
@@ -55,43 +53,8 @@ impl TicketsContext {
     }
 }
 
-#[derive(Debug, Error)]
-pub enum TicketsError {
-    #[error(transparent)]
-    Config(#[from] ConfigError),
-    #[error(transparent)]
-    Secret(#[from] SecretError),
-    #[error(transparent)]
-    Store(#[from] StoreError),
-    #[error(transparent)]
-    Autotask(#[from] AutotaskError),
-    #[error(transparent)]
-    Acronis(#[from] AcronisError),
-}
-
-impl Classify for TicketsError {
-    fn is_retryable(&self) -> bool {
-        match self {
-            TicketsError::Config(e) => e.is_retryable(),
-            TicketsError::Secret(e) => e.is_retryable(),
-            TicketsError::Store(e) => e.is_retryable(),
-            TicketsError::Autotask(e) => e.is_retryable(),
-            TicketsError::Acronis(e) => e.is_retryable(),
-        }
-    }
-}
-
-impl From<TicketsError> for JobError {
-    fn from(error: TicketsError) -> Self {
-        match error {
-            TicketsError::Config(e) => JobError::Config(e),
-            TicketsError::Secret(e) => JobError::Secret(e),
-            TicketsError::Store(e) => JobError::Store(e),
-            TicketsError::Autotask(e) => e.into(),
-            TicketsError::Acronis(e) => e.into(),
-        }
-    }
-}
+/// What the tickets job can fail with: the errors of every service it talks to.
+pub type TicketsError = sync_shared::error::SyncError;
 
 pub async fn handle(ctx: &TicketsContext, event: SqsEvent) -> SqsBatchResponse {
     process_fifo_batch(&ctx.worker, Job::Tickets, event, |message| async move {

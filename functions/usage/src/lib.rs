@@ -12,19 +12,17 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
 use aws_sdk_dynamodb::types::AttributeValue;
 use chrono::Utc;
-use sync_shared::acronis::{AcronisClient, AcronisError, Usage};
+use sync_shared::acronis::{AcronisClient, Usage};
 use sync_shared::apply::{ApplyMessage, process_apply_batch};
-use sync_shared::autotask::{AutotaskClient, AutotaskError};
+use sync_shared::autotask::AutotaskClient;
 use sync_shared::config::{IdOrLabel, IntegrationConfig, MappedTenant, integration_pk};
-use sync_shared::error::Classify;
 use sync_shared::plan::{PlanHeader, PlannedTarget, PlannedWrite, retention_expiry};
-use sync_shared::queue::{QueueError, send_fifo};
+use sync_shared::queue::send_fifo;
 use sync_shared::reconcile::{RECON_RETENTION_DAYS, ReconCustomer, ReconRow, ReconStatus};
 use sync_shared::status::JobReport;
 use sync_shared::store::schema;
 use sync_shared::worker::{JobError, WorkerContext, process_fifo_batch};
-use sync_shared::{ConfigError, Job, JobMessage, SecretError, StoreError};
-use thiserror::Error;
+use sync_shared::{Job, JobMessage};
 
 use crate::plan::{Billed, ContractDesired, CurrentLine, ItemKey};
 
@@ -75,55 +73,8 @@ impl UsageContext {
     }
 }
 
-#[derive(Debug, Error)]
-pub enum UsageError {
-    #[error(transparent)]
-    Config(#[from] ConfigError),
-    #[error(transparent)]
-    Secret(#[from] SecretError),
-    #[error(transparent)]
-    Store(#[from] StoreError),
-    #[error(transparent)]
-    Autotask(#[from] AutotaskError),
-    #[error(transparent)]
-    Acronis(#[from] AcronisError),
-    #[error("sending apply messages failed")]
-    Queue(#[from] QueueError),
-    /// Reading contracts and units (the provisioning planner's reader).
-    #[error(transparent)]
-    Contracts(#[from] provisioning::ProvisioningError),
-}
-
-impl Classify for UsageError {
-    fn is_retryable(&self) -> bool {
-        match self {
-            UsageError::Config(e) => e.is_retryable(),
-            UsageError::Secret(e) => e.is_retryable(),
-            UsageError::Store(e) => e.is_retryable(),
-            UsageError::Autotask(e) => e.is_retryable(),
-            UsageError::Acronis(e) => e.is_retryable(),
-            UsageError::Queue(e) => e.is_retryable(),
-            UsageError::Contracts(e) => e.is_retryable(),
-        }
-    }
-}
-
-impl From<UsageError> for JobError {
-    fn from(error: UsageError) -> Self {
-        match error {
-            UsageError::Config(e) => JobError::Config(e),
-            UsageError::Secret(e) => JobError::Secret(e),
-            UsageError::Store(e) => JobError::Store(e),
-            UsageError::Autotask(e) => e.into(),
-            UsageError::Acronis(e) => e.into(),
-            other => JobError::Remote {
-                message: other.to_string(),
-                retryable: other.is_retryable(),
-                source: Some(Box::new(other)),
-            },
-        }
-    }
-}
+/// What the usage job can fail with: the errors of every service it talks to.
+pub type UsageError = sync_shared::error::SyncError;
 
 pub async fn handle_plan(ctx: &UsageContext, event: SqsEvent) -> SqsBatchResponse {
     process_fifo_batch(&ctx.worker, Job::Usage, event, |message| async move {

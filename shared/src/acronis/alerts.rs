@@ -35,7 +35,8 @@ impl AcronisClient {
         self.alert_pages(first, 0, page_size).await
     }
 
-    async fn alert_pages(
+    /// Follows the cursor from the first query; the watermark is the greatest `updatedAt`.
+    pub(crate) async fn alert_pages(
         &self,
         mut query: Vec<(&str, String)>,
         since_ns: i64,

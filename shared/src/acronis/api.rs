@@ -6,7 +6,7 @@ use reqwest::Method;
 use secrecy::ExposeSecret;
 use serde_json::Value;
 
-use super::client::{AL, AM, AcronisClient, ApiRequest, random_between};
+use super::client::{AM, AcronisClient, ApiRequest, random_between};
 use super::error::AcronisError;
 use super::models::{
     Alert, ApiClientInfo, DesiredOfferingItem, OfferingItem, OfferingItemPut, OfferingItemsPut,
@@ -265,27 +265,7 @@ impl AcronisClient {
         if include_dismissed {
             query.push(("show_deleted", "true".to_string()));
         }
-        let path = format!("{AL}/alerts");
-        let mut batch = AlertBatch {
-            alerts: Vec::new(),
-            watermark_ns: after_ns,
-            pages: 0,
-        };
-        loop {
-            let page: Page<Alert> = self.json(ApiRequest::get(&path, &query)).await?;
-            batch.pages += 1;
-            let next = page.next_cursor().map(str::to_string);
-            for alert in page.items {
-                batch.watermark_ns = batch.watermark_ns.max(alert.updated_ns());
-                batch.alerts.push(alert);
-            }
-            match next {
-                Some(cursor) => {
-                    query = vec![("after", cursor), ("limit", page_size.to_string())];
-                }
-                None => return Ok(batch),
-            }
-        }
+        self.alert_pages(query, after_ns, page_size).await
     }
 
     async fn after_conflict(&self) {
