@@ -287,7 +287,7 @@ async fn a_contract_switched_from_prepaid_to_payg_starts_receiving_usage() {
 
 #[tokio::test]
 async fn duplicates_faults_and_a_crash_between_post_and_ledger_leave_the_units_exactly_right() {
-    let w = World::new("us-faults", json!({"period": "current_month"}), true).await;
+    let mut w = World::new("us-faults", json!({"period": "current_month"}), true).await;
     w.usage("pw_base_workstations", None, 8);
     w.usage("pw_base_storage", Some(XYZ), 12 * GB);
     // A crash after the POST, before the ledger: the adjustment is in, the ledger says posting.
@@ -301,7 +301,10 @@ async fn duplicates_faults_and_a_crash_between_post_and_ledger_leave_the_units_e
         .await
         .expect("adjustment");
     assert!(response.status().is_success());
-    // Faults on both sides, every message delivered twice.
+    // A client that gives up after 300 ms, so held answers are timeouts.
+    w.d.usage.autotask_tuning = Some(short_timeout);
+    // Faults on both sides, every message delivered twice; Autotask times out on some writes
+    // after carrying them out.
     w.acronis.set_knobs(acronis_sim::Knobs {
         rate_limit_probability: 0.1,
         server_error_probability: 0.1,
@@ -311,6 +314,8 @@ async fn duplicates_faults_and_a_crash_between_post_and_ledger_leave_the_units_e
     w.autotask.set_knobs(autotask_sim::Knobs {
         random_429_probability: 0.1,
         random_5xx_probability: 0.1,
+        timeout_after_apply_probability: 0.1,
+        timeout_hold: std::time::Duration::from_millis(600),
         rng_seed: 6,
         ..autotask_sim::Knobs::default()
     });
@@ -340,8 +345,21 @@ async fn duplicates_faults_and_a_crash_between_post_and_ledger_leave_the_units_e
                 .expect("settle");
         }
     }
+    let applied_then_timed_out = w
+        .autotask
+        .request_log()
+        .records
+        .iter()
+        .filter(|r| r.method == "POST" && r.path.contains("ContractServiceAdjustments"))
+        .filter(|r| r.fault.as_deref() == Some("timeout_after_apply"))
+        .count();
     w.acronis.set_knobs(acronis_sim::Knobs::default());
     w.autotask.set_knobs(autotask_sim::Knobs::default());
+    // How many (the order of concurrent requests varies the fault sequence): the crash
+    // above is the deterministic case of the same state.
+    eprintln!(
+        "adjustments applied by Autotask, then timed out at the client: {applied_then_timed_out}"
+    );
     assert_eq!(
         w.units(SVC_WS, "2026-11-15"),
         8,
@@ -351,6 +369,14 @@ async fn duplicates_faults_and_a_crash_between_post_and_ledger_leave_the_units_e
     let before = w.adjustments();
     w.run(at(11, 15) + chrono::Duration::hours(5)).await;
     assert_eq!(w.adjustments(), before, "converged: nothing left to post");
+}
+
+fn short_timeout(
+    options: sync_shared::autotask::ClientOptions,
+) -> sync_shared::autotask::ClientOptions {
+    let mut options = options.with_fast_retries();
+    options.request_timeout = std::time::Duration::from_millis(300);
+    options
 }
 
 #[tokio::test]
