@@ -874,11 +874,36 @@ fn endpoint_object(path: &str) -> String {
         .find("v1.0/")
         .map(|i| &lower[i + 5..])
         .unwrap_or(lower.as_str());
-    below
-        .split(['/', '?'])
-        .next()
-        .unwrap_or_default()
-        .to_string()
+    let mut segments = below.split(['/', '?']);
+    let root = segments.next().unwrap_or_default();
+    // A child URL (`Tickets/{id}/Notes`) writes the child entity, whose limit it counts against.
+    match (segments.next(), segments.next()) {
+        (Some(id), Some(child)) if !child.is_empty() && id.bytes().all(|b| b.is_ascii_digit()) => {
+            match (root, child) {
+                ("tickets", "notes") => "ticketnotes".into(),
+                ("companies", "contacts") => "contacts".into(),
+                ("contracts", child) => format!("contract{child}"),
+                (_, child) => child.to_string(),
+            }
+        }
+        _ => root.to_string(),
+    }
+}
+
+#[cfg(test)]
+#[test]
+fn child_urls_count_against_the_child_entity() {
+    assert_eq!(endpoint_object("V1.0/Tickets/query"), "tickets");
+    assert_eq!(endpoint_object("V1.0/Tickets/17/Notes"), "ticketnotes");
+    assert_eq!(
+        endpoint_object("V1.0/Contracts/5/Services"),
+        "contractservices"
+    );
+    assert_eq!(endpoint_object("V1.0/Companies/5/Contacts"), "contacts");
+    assert_eq!(
+        endpoint_object("V1.0/Tickets/entityInformation/fields"),
+        "tickets"
+    );
 }
 
 fn same_zone(a: &str, b: &str) -> bool {
