@@ -20,7 +20,7 @@ use crate::error::{Classify, error_chain};
 use crate::job::Job;
 use crate::queue::{FifoMessage, QueueError, deduplication_id};
 use crate::status::{CustomerIssue, IssueKind, IssueSource, customer_issue_key};
-use crate::telemetry::emit_job_metrics;
+use crate::telemetry::{ApplyEnd, apply_metrics, emit_job_metrics};
 use crate::worker::{JobError, WorkerContext};
 
 /// One target's desired state, for one run.
@@ -166,7 +166,9 @@ where
     let target = message.target.clone();
     let target_name = message.target_name.clone();
     let run_id = message.run_id();
+    let started = std::time::Instant::now();
     let result = apply(message).await;
+    let duration = started.elapsed();
     let (issue, disposition) = match result {
         Ok(outcome) => {
             tracing::info!(
@@ -179,10 +181,12 @@ where
             emit_job_metrics(
                 job.as_str(),
                 &integration_id,
-                &[
-                    ("ApplySucceeded", 1.0),
-                    ("RemoteWrites", outcome.writes as f64),
-                ],
+                &apply_metrics(
+                    ApplyEnd::Succeeded {
+                        writes: outcome.writes,
+                    },
+                    duration,
+                ),
             );
             let issue = (!outcome.warnings.is_empty())
                 .then(|| (IssueKind::Warning, outcome.warnings.join("; ")));
@@ -193,10 +197,19 @@ where
             let retryable = err.is_retryable();
             if retryable && receive_count < ctx.max_receives {
                 tracing::warn!(integration_id, run_id, target, attempt = receive_count, error = %text, "apply failed; it will be retried");
+                emit_job_metrics(
+                    job.as_str(),
+                    &integration_id,
+                    &apply_metrics(ApplyEnd::Retrying, duration),
+                );
                 return Disposition::RetryLater;
             }
             tracing::error!(integration_id, run_id, target, error = %text, "apply failed");
-            emit_job_metrics(job.as_str(), &integration_id, &[("ApplyFailed", 1.0)]);
+            emit_job_metrics(
+                job.as_str(),
+                &integration_id,
+                &apply_metrics(ApplyEnd::Failed, duration),
+            );
             let text = if retryable {
                 format!(
                     "{text} (gave up after {receive_count} attempts; the message is in the dead-letter queue)"

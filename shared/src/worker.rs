@@ -19,7 +19,7 @@ use crate::job::{Job, JobMessage};
 use crate::secrets::SecretsCache;
 use crate::status::{ALARM_AFTER_FAILURES, JobReport, RUN_RETENTION_DAYS, RunRecord, RunState};
 use crate::store::{Claim, Store};
-use crate::telemetry::emit_job_metrics;
+use crate::telemetry::{RunEnd, emit_job_metrics, run_metrics};
 
 /// What a job can fail with.
 #[derive(Debug, Error)]
@@ -177,7 +177,9 @@ where
         attempt = record.attempts,
         "run started"
     );
+    let started = std::time::Instant::now();
     let result = run(message.clone()).await;
+    let duration = started.elapsed();
     let finished = Utc::now();
     record.finished_at = Some(finished);
     match result {
@@ -195,7 +197,7 @@ where
             emit_job_metrics(
                 message.job.as_str(),
                 integration_id,
-                &[("JobSucceeded", 1.0), ("ConsecutiveFailures", 0.0)],
+                &run_metrics(RunEnd::Succeeded(&report), duration),
             );
             Ok(Disposition::Done)
         }
@@ -205,6 +207,11 @@ where
             let last_delivery = receive_count >= ctx.max_receives;
             if retryable && !last_delivery {
                 tracing::warn!(integration_id, run_id, attempt = receive_count, error = %text, "run failed; it will be retried");
+                emit_job_metrics(
+                    message.job.as_str(),
+                    integration_id,
+                    &run_metrics(RunEnd::Retrying, duration),
+                );
                 record.run_state = RunState::Retrying;
                 record.message = text;
                 ctx.store.finish_run(&record).await?;
@@ -228,10 +235,12 @@ where
             emit_job_metrics(
                 message.job.as_str(),
                 integration_id,
-                &[
-                    ("JobFailed", 1.0),
-                    ("ConsecutiveFailures", f64::from(failures)),
-                ],
+                &run_metrics(
+                    RunEnd::Failed {
+                        consecutive_failures: failures,
+                    },
+                    duration,
+                ),
             );
             record.message = status_text;
             if retryable {
