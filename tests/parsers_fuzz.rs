@@ -552,41 +552,10 @@ fn use_alert(alert: &acronis::Alert) {
     let _ = tickets::plan::ticket_description(alert, Some("Contoso"), Some("Managed Backup"));
     let _ = tickets::plan::ticket_description(alert, None, None);
     // The mapping's `due_in_days` is at most 365 (validated on read).
-    if !known_bug_due_date(alert) {
-        let _ = tickets::plan::due_date(alert, 365);
-    }
+    let _ = tickets::plan::due_date(alert, 365);
 }
 
-// ---- known bugs: inputs the fuzz found, left out of it until they are fixed --------------------------
-//
-// Each has an ignored test below that reproduces it; when the bug is fixed, delete its guard here
-// and the `#[ignore]` there.
-
-/// `tickets::plan::due_date` adds the days with `+`, which panics past chrono's last date; an
-/// alert's `createdAt` of `+262142-12-31T23:59:59Z` parses (see
-/// `known_bug_an_alert_at_the_end_of_time_panics_due_date`).
-fn known_bug_due_date(alert: &acronis::Alert) -> bool {
-    alert
-        .created_at
-        .checked_add_signed(chrono::TimeDelta::days(365))
-        .is_none()
-}
-
-/// The Acronis client computes a token's expiry with unchecked `+`/`-` on the answer's
-/// `expires_in` / `expires_on` (shared/src/acronis/client.rs, `issue_token` and
-/// `TokenCache::get`): values near the ends of i64 overflow (see
-/// `known_bug_token_lifetimes_near_the_ends_of_i64_overflow`).
-fn known_bug_token(body: &[u8]) -> bool {
-    let Ok(value) = serde_json::from_slice::<Value>(body) else {
-        return false;
-    };
-    ["expires_in", "expires_on"].iter().any(|field| {
-        value
-            .get(field)
-            .and_then(Value::as_i64)
-            .is_some_and(|n| n.unsigned_abs() > 1 << 40)
-    })
-}
+// ---- bugs the fuzz found (now fixed): each has a test below that reproduces its input -------
 
 fn use_autotask_strings(text: &str, id: i64) {
     let day = chrono::NaiveDate::from_ymd_opt(2026, 11, 24).expect("date");
@@ -1326,7 +1295,6 @@ proptest! {
     /// that reads and classifies.
     #[test]
     fn the_acronis_client_reads_any_answer(call in any::<u8>(), script in acronis_script()) {
-        prop_assume!(!known_bug_token(&script.token.body));
         let _turn = DOUBLE_TURN.lock().unwrap_or_else(|p| p.into_inner());
         DOUBLE.play(script);
         let outcome = RUNTIME.block_on(async {
@@ -1387,8 +1355,7 @@ fn panics<T>(f: impl FnOnce() -> T) -> bool {
 /// Found by `acronis_models_read_any_answer_without_panicking` (PROPTEST_CASES=20000): chrono
 /// parses years past 9999, and `due_date` then panics (in release builds too).
 #[test]
-#[ignore = "known bug: tickets::plan::due_date panics on an alert created at chrono's last date"]
-fn known_bug_an_alert_at_the_end_of_time_panics_due_date() {
+fn an_alert_at_the_end_of_time_does_not_panic_due_date() {
     let body = r#"{"category":"","createdAt":"+262142-12-31T23:59:59Z","deletedAt":"2026-11-25T10:00:00+02:00","details":{},"id":"a1b2c4","severity":"warning","tenant":{"id":"1234"},"type":"QuotaExceeded","updatedAt":"2026-11-24T10:00:00Z"}"#;
     let alert: acronis::Alert = serde_json::from_str(body).expect("chrono reads the date");
     assert!(!panics(|| tickets::plan::due_date(&alert, 3)));
@@ -1398,8 +1365,7 @@ fn known_bug_an_alert_at_the_end_of_time_panics_due_date() {
 /// `+262142-12-31T23:59:59` parses (tickets' `parse_time`, whose second form is this one) and
 /// the re-open window is added with `+`.
 #[test]
-#[ignore = "known bug: tickets::plan::decide panics on a ticket completed at chrono's last date"]
-fn known_bug_a_ticket_completed_at_the_end_of_time_panics_decide() {
+fn a_ticket_completed_at_the_end_of_time_does_not_panic_decide() {
     let completed =
         chrono::NaiveDateTime::parse_from_str("+262142-12-31T23:59:59", "%Y-%m-%dT%H:%M:%S%.f")
             .expect("chrono reads the date")
@@ -1442,8 +1408,7 @@ fn known_bug_a_ticket_completed_at_the_end_of_time_panics_decide() {
 /// i64::MIN (`on - now`) panics in debug builds and wraps in release ones (a token renewed on
 /// every call, or never).
 #[test]
-#[ignore = "known bug: the Acronis client's token expiry arithmetic overflows"]
-fn known_bug_token_lifetimes_near_the_ends_of_i64_overflow() {
+fn token_lifetimes_near_the_ends_of_i64_do_not_overflow() {
     for token in [
         r#"{"access_token":"tok","expires_in":9223372036854775807}"#,
         r#"{"access_token":"tok","expires_on":-9223372036854775808}"#,

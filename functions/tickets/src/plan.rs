@@ -158,9 +158,11 @@ pub fn decide(cx: &AlertContext) -> Decision {
         }
         let within_window = match cx.settings.reopen_window_days {
             None => true,
-            Some(days) => ticket
-                .completed_at
-                .is_none_or(|at| at + Duration::days(i64::from(days)) >= cx.now),
+            // A date at the end of chrono's range is "never" (no overflow on remote input).
+            Some(days) => ticket.completed_at.is_none_or(|at| {
+                at.checked_add_signed(Duration::days(i64::from(days)))
+                    .is_none_or(|end| end >= cx.now)
+            }),
         };
         if within_window {
             return Decision::Reopen {
@@ -304,7 +306,11 @@ pub fn ticket_description(
 
 /// The due date: the alert's time plus the mapping's days.
 pub fn due_date(alert: &Alert, days: u32) -> DateTime<Utc> {
-    alert.created_at + Duration::days(i64::from(days))
+    // An alert dated at the end of chrono's range keeps its own date (no overflow).
+    alert
+        .created_at
+        .checked_add_signed(Duration::days(i64::from(days)))
+        .unwrap_or(alert.created_at)
 }
 
 #[cfg(test)]

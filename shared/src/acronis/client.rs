@@ -108,7 +108,7 @@ impl TokenCache {
         let margin = i64::try_from(margin.as_secs())
             .unwrap_or(i64::MAX)
             .min(token.lifetime_secs / 4);
-        (token.expires_on - now > margin).then(|| token.access_token.clone())
+        (token.expires_on.saturating_sub(now) > margin).then(|| token.access_token.clone())
     }
 
     pub(crate) fn put(&self, key: String, token: CachedToken) {
@@ -419,12 +419,12 @@ impl AcronisClient {
             let now = chrono::Utc::now().timestamp();
             let lifetime = token
                 .expires_in
-                .or(token.expires_on.map(|on| on - now))
+                .or(token.expires_on.map(|on| on.saturating_sub(now)))
                 .unwrap_or(DEFAULT_TOKEN_LIFETIME_SECS)
                 .max(1);
             return Ok(CachedToken {
                 access_token: SecretString::from(token.access_token),
-                expires_on: token.expires_on.unwrap_or(now + lifetime),
+                expires_on: token.expires_on.unwrap_or(now.saturating_add(lifetime)),
                 lifetime_secs: lifetime,
             });
         }
