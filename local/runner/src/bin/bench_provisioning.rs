@@ -1,0 +1,1141 @@
+//! `bench_provisioning`: the provisioning job end to end (scheduler → planner → apply queue →
+//! applier, as `local-run` plays it) against the in-process simulators answering with 100 ms
+//! latency per call, on the local stack.
+//!
+//! 1. First provisioning: N companies (default 1,000), each with a primary contact and an
+//!    active prepaid contract holding 5 mapped services, automatic creation on. One cycle
+//!    creates N tenants with their admin users and quotas. Prints the cycle's wall time (planner
+//!    plus every apply, with the template's apply `MaximumConcurrency` of pollers), the calls to
+//!    both sides and per customer, and the largest number of concurrent Autotask calls per
+//!    endpoint the simulator saw (must be ≤ 3).
+//! 2. Steady cycle: a second cycle with nothing changed. Prints the Autotask calls by entity
+//!    against the target 1.1 × Σ ⌈rows/500⌉ over the entities read (rows counted in the
+//!    simulator's database), the Acronis calls, the apply messages (must be 0) and the wall
+//!    time; fails on any remote write.
+//!
+//! Both phases also print the local stack's calls (DynamoDB, SQS, Secrets Manager) by
+//! operation with the time they were in flight, and the CPU time of this process and of the
+//! local stack's processes, to tell where the wall time goes.
+//!
+//!     scripts/local-stack.sh start && set -a && . .local/stack.env && set +a
+//!     cargo run --release -p local-runner --bin bench_provisioning [-- N]
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use acronis_sim::AcronisSim;
+use anyhow::{Context, Result, anyhow, bail, ensure};
+use autotask_sim::AutotaskSim;
+use aws_config::BehaviorVersion;
+use aws_sdk_dynamodb::config::interceptors::BeforeTransmitInterceptorContextRef;
+use aws_sdk_dynamodb::config::interceptors::FinalizerInterceptorContextRef;
+use aws_sdk_dynamodb::config::{ConfigBag, Intercept, RuntimeComponents};
+use chrono::{DateTime, TimeZone, Utc};
+use local_runner::{
+    APPLY_MAX_CONCURRENCY, DrainSummary, LocalDeployment, peak_memory_kib, put_secret,
+};
+use serde_json::{Value, json};
+use sync_shared::Job;
+use sync_shared::aws::AwsClients;
+
+/// The example seeds' Acronis partner and API client, and Autotask API user.
+const PARTNER: &str = "7c2e4a10-0000-4000-8000-000000000001";
+const CLIENT_ID: &str = "3f9d2b7e-0000-4000-8000-0000000000c1";
+const CLIENT_SECRET: &str = "example-secret";
+const ACRONIS_STORAGE: &str = "5a3b1c2d-0000-4000-8000-000000000101";
+const AUTOTASK_USER: &str = "acronis-api@example.com";
+const AUTOTASK_SECRET: &str = "api-secret-1";
+const AUTOTASK_CODE: &str = "ACRONISSIMINTEGRATIONCODE01";
+const INTEGRATION: &str = "msp";
+const LATENCY: Duration = Duration::from_millis(100);
+const FIRST_PROVISIONING_TARGET: Duration = Duration::from_secs(180);
+const AUTOTASK_THREADS: usize = 3;
+const PAGE: usize = 500;
+const GIB: u64 = 1024 * 1024 * 1024;
+const NAME_PREFIX: &str = "Bench Customer ";
+
+/// The mapped services: (Acronis offering item, Autotask service name, unit price).
+const SERVICES: [(&str, &str, f64); 5] = [
+    ("pw_base_workstations", "Bench Workstations", 10.0),
+    ("pw_base_servers", "Bench Servers", 20.0),
+    ("pw_base_vms", "Bench Virtual Machines", 30.0),
+    ("pw_base_mobiles", "Bench Mobiles", 2.0),
+    ("pw_base_storage", "Bench Storage GB", 0.1),
+];
+
+/// Units of service `s` in company `n`'s contract (storage in GB).
+fn units(n: usize, s: usize) -> i64 {
+    match s {
+        0 => 1 + (n % 20) as i64,
+        1 => 1 + (n % 3) as i64,
+        2 => (n % 4) as i64,
+        3 => 1 + (n % 5) as i64,
+        _ => 50 + 10 * (n % 10) as i64,
+    }
+}
+
+fn slot(minute: u32) -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 11, 25, 10, minute, 0)
+        .single()
+        .expect("a valid time")
+}
+
+#[tokio::main]
+async fn main() -> Result<()> {
+    let customers: usize = match std::env::args().nth(1) {
+        Some(n) => n.parse().context("N must be a whole number")?,
+        None => 1000,
+    };
+    ensure!(
+        std::env::var_os("AWS_ENDPOINT_URL_DYNAMODB").is_some(),
+        "the local stack's environment is missing: scripts/local-stack.sh start && set -a && . .local/stack.env && set +a"
+    );
+    let (clients, meter) = metered_clients().await;
+    let stack = StackProcesses::from_env();
+
+    let seeding = Instant::now();
+    let autotask = AutotaskSim::start(autotask_sim::SimConfig {
+        seed: autotask_sim::Seed::example().context("autotask-sim example seed")?,
+        ..autotask_sim::SimConfig::default()
+    })
+    .await
+    .context("starting autotask-sim")?;
+    let service_ids = seed_autotask(&autotask, customers)?;
+    // The simulator's response self-check (on by default) would be a large share of the
+    // timing of 1,000-row pages, as in bench_acronis.
+    let acronis = AcronisSim::start(acronis_sim::SimConfig {
+        check_responses: false,
+        ..acronis_sim::SimConfig::example()
+    })
+    .await
+    .context("starting acronis-sim")?;
+    let name = format!("bench-prov-{}", Utc::now().timestamp());
+    let mut d = LocalDeployment::create(clients.clone(), &name, "acronis-autotask-sync/").await?;
+    // Production client timings (no faults are injected, so only pacing could differ).
+    d.provisioning.fast_autotask_retries = false;
+    d.provisioning.acronis_options = sync_shared::acronis::ClientOptions::default();
+    configure(&d, &autotask, &acronis, &service_ids).await?;
+    let seeded_kib = peak_memory_kib().unwrap_or(0);
+    println!(
+        "seeded {customers} companies (contact, prepaid contract, 5 mapped services each) and deployment {name} in {:.1} s",
+        seeding.elapsed().as_secs_f64()
+    );
+
+    autotask.set_knobs(autotask_sim::Knobs {
+        latency: LATENCY,
+        ..autotask_sim::Knobs::default()
+    });
+    acronis.set_knobs(acronis_sim::Knobs {
+        latency_ms: LATENCY.as_millis() as u64,
+        ..acronis_sim::Knobs::default()
+    });
+
+    // The setup job records the zone (as in every cycle); not part of the figures below.
+    let setup_started = Instant::now();
+    d.tick(Job::Setup, slot(0)).await?;
+    let setup = d.drain(Job::Setup, 100).await?;
+    ensure!(
+        setup.messages_failed == 0,
+        "the setup job failed: {setup:?}"
+    );
+    println!(
+        "setup job: {:.1} s, {} Autotask and {} Acronis calls (not counted below)",
+        setup_started.elapsed().as_secs_f64(),
+        autotask.request_log().records.len(),
+        acronis.request_log().len()
+    );
+
+    // ---- Phase 1: first provisioning ----
+    reset(&autotask, &acronis, &meter);
+    let first = cycle(&d, slot(0), &meter, &stack, &acronis).await?;
+    let first_status = status_line(&d).await?;
+    let created = bench_tenants(&acronis);
+    let quota_mismatches = quota_mismatches(&acronis, &created, customers);
+    let at_concurrency = autotask.concurrency();
+    let at_log = autotask.request_log();
+    let ac_log = acronis.request_log();
+    let (ac_writes, at_writes) = remote_writes(&autotask, &acronis);
+    let dead_letters = d.apply_dead_letters(Job::Provisioning).await?;
+    let (first_autotask_calls, first_acronis_calls) = (at_log.records.len(), ac_log.len());
+
+    println!();
+    println!("== first provisioning: {customers} new customers ==");
+    println!(
+        "wall time:          {:.1} s = planner {:.1} s (incl. tick {:.1} s) + applies {:.1} s ({} pollers); target ≤ {} s: {}",
+        first.total.as_secs_f64(),
+        first.planner.as_secs_f64(),
+        first.tick.as_secs_f64(),
+        first.apply.as_secs_f64(),
+        APPLY_MAX_CONCURRENCY,
+        FIRST_PROVISIONING_TARGET.as_secs(),
+        verdict(first.total <= FIRST_PROVISIONING_TARGET)
+    );
+    println!(
+        "apply messages:     {} received in {} invocations, {} deleted, {} failed, {} in the DLQ",
+        first.applied.messages_received,
+        first.applied.invocations,
+        first.applied.messages_deleted,
+        first.applied.messages_failed,
+        dead_letters
+    );
+    println!(
+        "tenants created:    {} of {customers} (customer tenants named {NAME_PREFIX}… in acronis-sim); quota mismatches {quota_mismatches}",
+        created.len()
+    );
+    println!("status:             {first_status}");
+    print_autotask(&at_log, customers);
+    print_acronis(&ac_log, customers);
+    println!(
+        "remote writes:      Acronis {ac_writes} ({:.1} per customer), Autotask {at_writes}",
+        ac_writes as f64 / customers.max(1) as f64
+    );
+    println!(
+        "Autotask concurrency (largest per endpoint): {} — max {} (limit {AUTOTASK_THREADS}: {}), {} refused",
+        fmt_map(&at_concurrency.max_by_entity()),
+        at_concurrency.max_concurrent(),
+        verdict(at_concurrency.max_concurrent() <= AUTOTASK_THREADS),
+        at_concurrency.refused()
+    );
+    let ac_concurrency = acronis.concurrency();
+    let tenant_reads = ac_concurrency
+        .routes
+        .iter()
+        .filter(|r| r.method == "GET" && r.route == "/api/2/tenants/{tenant_id}")
+        .map(|r| r.max_concurrent)
+        .max()
+        .unwrap_or(0);
+    println!(
+        "Acronis concurrency: largest per route {}, applies side by side (largest concurrent GET /tenants/{{id}}) {tenant_reads}; mean Acronis calls in flight during the applies {:.1} (calls × latency / apply time)",
+        ac_concurrency.max_concurrent(),
+        (first_acronis_calls - first.planner_acronis_calls) as f64 * LATENCY.as_secs_f64()
+            / first.apply.as_secs_f64().max(1e-9)
+    );
+    println!(
+        "Acronis calls:      planner {}, applies {} ({:.2} per customer)",
+        first.planner_acronis_calls,
+        first_acronis_calls - first.planner_acronis_calls,
+        (first_acronis_calls - first.planner_acronis_calls) as f64 / customers.max(1) as f64
+    );
+    first.planner_aws.print("planner", customers, first.planner);
+    first.planner_cpu.print(first.planner);
+    first.apply_aws.print("applies", customers, first.apply);
+    first.apply_cpu.print(first.apply);
+
+    // ---- Phase 2: steady cycle ----
+    reset(&autotask, &acronis, &meter);
+    let steady = cycle(&d, slot(5), &meter, &stack, &acronis).await?;
+    let steady_status = status_line(&d).await?;
+    let at_log = autotask.request_log();
+    let ac_log = acronis.request_log();
+    let (ac_steady_writes, at_steady_writes) = remote_writes(&autotask, &acronis);
+    let rows = rows_read(&autotask, &service_ids, slot(5));
+    let pages: usize = rows.values().map(|r| r.div_ceil(PAGE).max(1)).sum();
+    let target = 1.1 * pages as f64;
+    let at_calls = at_log.records.len();
+
+    println!();
+    println!("== steady cycle: {customers} mapped customers, nothing changed ==");
+    println!(
+        "wall time:          {:.1} s (planner {:.1} s, applies {:.1} s)",
+        steady.total.as_secs_f64(),
+        steady.planner.as_secs_f64(),
+        steady.apply.as_secs_f64()
+    );
+    println!(
+        "apply messages:     {} (must be 0: {})",
+        steady.applied.messages_received,
+        verdict(steady.applied.messages_received == 0)
+    );
+    println!("status:             {steady_status}");
+    println!(
+        "rows read:          {} → Σ ⌈rows/{PAGE}⌉ = {pages}; target ≤ 1.1 × {pages} = {target:.1}",
+        rows.iter()
+            .map(|(entity, n)| format!("{entity} {n}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    print_autotask(&at_log, customers);
+    println!(
+        "Autotask target:    {at_calls} calls ≤ {target:.1}: {}",
+        verdict(at_calls as f64 <= target)
+    );
+    print_acronis(&ac_log, customers);
+    println!(
+        "remote writes:      Acronis {ac_steady_writes}, Autotask {at_steady_writes} (must be 0: {})",
+        verdict(ac_steady_writes == 0 && at_steady_writes == 0)
+    );
+    let steady_concurrency = autotask.concurrency();
+    println!(
+        "Autotask concurrency (largest per endpoint): {}",
+        fmt_map(&steady_concurrency.max_by_entity())
+    );
+    steady
+        .planner_aws
+        .print("planner", customers, steady.planner);
+    steady.planner_cpu.print(steady.planner);
+
+    // ---- Diagnostic: the planner's reads one by one ----
+    println!();
+    println!(
+        "== where the planner's time goes: its bulk reads one by one (the same calls, the simulators as after the cycles) =="
+    );
+    for latency in [LATENCY, Duration::ZERO] {
+        autotask.set_knobs(autotask_sim::Knobs {
+            latency,
+            ..autotask_sim::Knobs::default()
+        });
+        acronis.set_knobs(acronis_sim::Knobs {
+            latency_ms: latency.as_millis() as u64,
+            ..acronis_sim::Knobs::default()
+        });
+        planner_reads(&autotask, &acronis, &service_ids, slot(5), latency).await?;
+    }
+    println!(
+        "(the planner reads Autotask's picklist/services/contracts and all of Acronis side by side, then the units, the companies and — for new tenants — the contacts)"
+    );
+
+    let peak_kib = peak_memory_kib().unwrap_or(0);
+    println!();
+    println!(
+        "peak memory (VmHWM): {:.1} MiB, including both in-process simulators and their data ({:.1} MiB after seeding them)",
+        peak_kib as f64 / 1024.0,
+        seeded_kib as f64 / 1024.0
+    );
+
+    println!();
+    println!(
+        "== summary (N = {customers}, {} ms per simulated call) ==",
+        LATENCY.as_millis()
+    );
+    println!(
+        "first provisioning: {:.1} s (target ≤ 180 s: {}); Autotask {} calls, Acronis {} calls ({:.1} per customer); {} tenants; Autotask max concurrency per endpoint {} (≤ 3: {})",
+        first.total.as_secs_f64(),
+        verdict(first.total <= FIRST_PROVISIONING_TARGET),
+        first_autotask_calls,
+        first_acronis_calls,
+        first_acronis_calls as f64 / customers.max(1) as f64,
+        created.len(),
+        at_concurrency.max_concurrent(),
+        verdict(at_concurrency.max_concurrent() <= AUTOTASK_THREADS)
+    );
+    println!(
+        "steady cycle:       {:.1} s; Autotask {at_calls} calls (target ≤ {target:.1}: {}); Acronis {} calls; {} apply messages; writes {}/{}",
+        steady.total.as_secs_f64(),
+        verdict(at_calls as f64 <= target),
+        ac_log.len(),
+        steady.applied.messages_received,
+        ac_steady_writes,
+        at_steady_writes
+    );
+    println!(
+        "peak memory:        {:.1} MiB (with the in-process simulators)",
+        peak_kib as f64 / 1024.0
+    );
+
+    autotask.shutdown().await;
+    acronis.shutdown().await;
+
+    ensure!(
+        created.len() == customers,
+        "{} tenants created, expected {customers}",
+        created.len()
+    );
+    ensure!(
+        quota_mismatches == 0,
+        "{quota_mismatches} tenants without their workstation quota"
+    );
+    ensure!(
+        at_concurrency.max_concurrent() <= AUTOTASK_THREADS && at_concurrency.refused() == 0,
+        "Autotask concurrency over {AUTOTASK_THREADS} per endpoint"
+    );
+    ensure!(
+        steady.applied.messages_received == 0,
+        "the steady cycle sent {} apply messages",
+        steady.applied.messages_received
+    );
+    ensure!(
+        ac_steady_writes == 0 && at_steady_writes == 0,
+        "the steady cycle wrote: Acronis {ac_steady_writes}, Autotask {at_steady_writes}"
+    );
+    Ok(())
+}
+
+fn verdict(ok: bool) -> &'static str {
+    if ok { "met" } else { "NOT met" }
+}
+
+fn fmt_map<V: std::fmt::Display>(map: &BTreeMap<String, V>) -> String {
+    map.iter()
+        .map(|(k, v)| format!("{k} {v}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+struct CycleTimes {
+    tick: Duration,
+    planner: Duration,
+    apply: Duration,
+    total: Duration,
+    applied: DrainSummary,
+    planner_aws: AwsCalls,
+    apply_aws: AwsCalls,
+    planner_cpu: Cpu,
+    apply_cpu: Cpu,
+    /// Acronis calls the planner made (the rest are the applies').
+    planner_acronis_calls: usize,
+}
+
+/// One provisioning tick, the planner's queue drained, then the apply queue with the
+/// template's `MaximumConcurrency` of pollers: what `local-run` does for the job.
+async fn cycle(
+    d: &LocalDeployment,
+    at: DateTime<Utc>,
+    meter: &Meter,
+    stack: &StackProcesses,
+    acronis: &AcronisSim,
+) -> Result<CycleTimes> {
+    let cpu = Cpu::now(stack);
+    let started = Instant::now();
+    d.tick(Job::Provisioning, at).await?;
+    let tick = started.elapsed();
+    let planned = d.drain(Job::Provisioning, 100).await?;
+    let planner = started.elapsed();
+    let planner_aws = meter.take();
+    let planner_cpu = cpu.elapsed(stack);
+    let planner_acronis_calls = acronis.request_log().len();
+    ensure!(
+        planned.messages_failed == 0 && planned.messages_received == 1,
+        "the planner did not run once and succeed: {planned:?}"
+    );
+    let cpu = Cpu::now(stack);
+    let applied = d
+        .drain_apply(Job::Provisioning, APPLY_MAX_CONCURRENCY, 100_000)
+        .await?;
+    let total = started.elapsed();
+    Ok(CycleTimes {
+        tick,
+        planner,
+        apply: total - planner,
+        total,
+        applied,
+        planner_aws,
+        apply_aws: meter.take(),
+        planner_cpu,
+        apply_cpu: cpu.elapsed(stack),
+        planner_acronis_calls,
+    })
+}
+
+fn reset(autotask: &AutotaskSim, acronis: &AcronisSim, meter: &Meter) {
+    autotask.reset_request_log();
+    autotask.reset_concurrency();
+    acronis.reset_request_log();
+    acronis.reset_concurrency();
+    meter.take();
+}
+
+/// Billing code, PAYG field, the 5 services, and `customers` companies, each with a primary
+/// contact and an active prepaid Recurring Service contract holding the 5 services.
+fn seed_autotask(sim: &AutotaskSim, customers: usize) -> Result<Vec<i64>> {
+    sim.with_db(|db| -> Result<Vec<i64>> {
+        let billing_code = db.insert(
+            "BillingCodes",
+            json!({"name": "Acronis Cloud Services", "useType": 6, "isActive": true}),
+        )?;
+        db.insert(
+            "UserDefinedFieldDefinitions",
+            json!({"name": "Acronis PAYG", "udfType": 13, "dataType": 1, "isActive": true}),
+        )?;
+        let services = SERVICES
+            .iter()
+            .map(|(_, name, price)| {
+                db.insert(
+                    "Services",
+                    json!({"name": name, "periodType": 1, "unitPrice": price,
+                        "billingCodeID": billing_code, "isActive": true}),
+                )
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        for n in 0..customers {
+            let company = db.insert(
+                "Companies",
+                json!({"companyName": format!("{NAME_PREFIX}{n:05}"), "companyType": 1, "isActive": true}),
+            )?;
+            db.insert(
+                "Contacts",
+                json!({"companyID": company, "firstName": "Admin", "lastName": format!("{n:05}"),
+                    "emailAddress": format!("admin{n:05}@customer.example"), "isActive": 1,
+                    "primaryContact": true}),
+            )?;
+            let contract = db.insert(
+                "Contracts",
+                json!({"companyID": company, "contractName": format!("Backup {n:05}"),
+                    "contractType": 7, "status": 1,
+                    "startDate": "2026-01-01T00:00:00", "endDate": "2026-12-31T00:00:00",
+                    "userDefinedFields": [{"name": "Acronis PAYG", "value": "No"}]}),
+            )?;
+            for (s, service) in services.iter().enumerate() {
+                db.seed_contract_service(contract, *service, units(n, s))?;
+            }
+        }
+        Ok(services)
+    })
+}
+
+/// Settings (automatic creation on), the 5 service mappings, both secrets.
+async fn configure(
+    d: &LocalDeployment,
+    autotask: &AutotaskSim,
+    acronis: &AcronisSim,
+    service_ids: &[i64],
+) -> Result<()> {
+    let pk = format!("INTEGRATION#{INTEGRATION}");
+    d.put_json_item(json!({
+        "pk": pk,
+        "sk": "SETTINGS",
+        "integration_state": "enabled",
+        "autotask_secret_name": format!("acronis-autotask-sync/{INTEGRATION}/autotask"),
+        "acronis_secret_name": format!("acronis-autotask-sync/{INTEGRATION}/acronis"),
+        "autotask_zone_lookup_url": autotask.zone_lookup_url(),
+        "features": {"billing": true},
+        "provisioning": {"create_accounts_based_on": "company_primary_contact",
+            "auto_create_customers": true, "two_factor_auth": true, "provision_as": "production"},
+        "default_storage_infra_id": ACRONIS_STORAGE,
+    }))
+    .await?;
+    for ((item, name, _), id) in SERVICES.iter().zip(service_ids) {
+        let sk = if *item == "pw_base_storage" {
+            format!("SERVICE#{item}#{ACRONIS_STORAGE}")
+        } else {
+            format!("SERVICE#{item}")
+        };
+        // Half by name, half by id: both kinds of mapping.
+        let target = if item.ends_with('s') && *item != "pw_base_servers" {
+            json!(name)
+        } else {
+            json!(id)
+        };
+        d.put_json_item(json!({"pk": pk, "sk": sk, "service": target}))
+            .await?;
+    }
+    let autotask_secret = json!({"username": AUTOTASK_USER, "secret": AUTOTASK_SECRET,
+        "api_integration_code": AUTOTASK_CODE});
+    let acronis_secret = json!({"client_id": CLIENT_ID, "client_secret": CLIENT_SECRET,
+        "datacenter_url": acronis.base_url()});
+    for (kind, value) in [("autotask", autotask_secret), ("acronis", acronis_secret)] {
+        put_secret(
+            &d.clients.secrets,
+            &format!("acronis-autotask-sync/{INTEGRATION}/{kind}"),
+            &value.to_string(),
+        )
+        .await?;
+    }
+    Ok(())
+}
+
+/// Live customer tenants under the partner named `Bench Customer NNNNN`: name → id.
+fn bench_tenants(acronis: &AcronisSim) -> BTreeMap<String, String> {
+    acronis.with_state(|state| {
+        state
+            .tenants
+            .values()
+            .filter(|t| {
+                t.parent_id == PARTNER
+                    && t.kind == "customer"
+                    && t.deleted_at.is_none()
+                    && t.name.starts_with(NAME_PREFIX)
+            })
+            .map(|t| (t.name.clone(), t.id.clone()))
+            .collect()
+    })
+}
+
+/// Created tenants whose workstation or storage quota is not their contract's units.
+fn quota_mismatches(
+    acronis: &AcronisSim,
+    tenants: &BTreeMap<String, String>,
+    customers: usize,
+) -> usize {
+    let by_id: BTreeMap<&str, usize> = tenants
+        .iter()
+        .filter_map(|(name, id)| Some((id.as_str(), name.strip_prefix(NAME_PREFIX)?.parse().ok()?)))
+        .collect();
+    let mut good: BTreeMap<usize, usize> = BTreeMap::new();
+    acronis.with_state(|state| {
+        for item in &state.offering_items {
+            let Some(&n) = by_id.get(item.tenant_id.as_str()) else {
+                continue;
+            };
+            let expected = match item.catalogue.name.as_str() {
+                "pw_base_workstations" => units(n, 0) as u64,
+                "pw_base_storage" if item.infra_id.as_deref() == Some(ACRONIS_STORAGE) => {
+                    units(n, 4) as u64 * GIB
+                }
+                _ => continue,
+            };
+            if item.enabled && item.quota.value == Some(expected) {
+                *good.entry(n).or_default() += 1;
+            }
+        }
+    });
+    customers - good.values().filter(|&&k| k == 2).count()
+}
+
+/// (Acronis, Autotask) writes the simulators saw, token requests and queries aside.
+fn remote_writes(autotask: &AutotaskSim, acronis: &AcronisSim) -> (usize, usize) {
+    let acronis = acronis
+        .request_log()
+        .iter()
+        .filter(|r| r.method != "GET" && !r.path.ends_with("/idp/token"))
+        .count();
+    let autotask = autotask
+        .request_log()
+        .records
+        .iter()
+        .filter(|r| r.method != "GET" && !r.path.to_ascii_lowercase().contains("/query"))
+        .count();
+    (acronis, autotask)
+}
+
+/// The rows the planner's Autotask reads return, counted in the simulator's database: active
+/// Recurring Service contracts of the day, the mapped services' units in the period of the
+/// day, the companies those units belong to, and the services (read whole, by name).
+fn rows_read(
+    autotask: &AutotaskSim,
+    service_ids: &[i64],
+    at: DateTime<Utc>,
+) -> BTreeMap<String, usize> {
+    let day = at.format("%Y-%m-%d").to_string();
+    let date = |row: &Value, field: &str| -> String {
+        row[field]
+            .as_str()
+            .unwrap_or_default()
+            .chars()
+            .take(10)
+            .collect()
+    };
+    let current = |row: &Value| date(row, "startDate") <= day && date(row, "endDate") >= day;
+    autotask.with_db(|db| {
+        let contracts: BTreeMap<i64, i64> = db
+            .rows("Contracts")
+            .iter()
+            .filter(|c| c["contractType"] == json!(7) && c["status"] == json!(1) && current(c))
+            .filter_map(|c| Some((c["id"].as_i64()?, c["companyID"].as_i64()?)))
+            .collect();
+        let units: Vec<Value> = db
+            .rows("ContractServiceUnits")
+            .into_iter()
+            .filter(|u| {
+                u["serviceID"]
+                    .as_i64()
+                    .is_some_and(|s| service_ids.contains(&s))
+                    && current(u)
+            })
+            .collect();
+        let companies: std::collections::BTreeSet<i64> = units
+            .iter()
+            .filter_map(|u| contracts.get(&u["contractID"].as_i64()?).copied())
+            .collect();
+        BTreeMap::from([
+            ("Contracts".to_string(), contracts.len()),
+            ("ContractServiceUnits".to_string(), units.len()),
+            ("Companies".to_string(), companies.len()),
+            ("Services".to_string(), db.rows("Services").len()),
+        ])
+    })
+}
+
+fn print_autotask(log: &autotask_sim::RequestLog, customers: usize) {
+    let total = log.records.len();
+    let unmatched = log.records.iter().filter(|r| r.entity.is_none()).count();
+    println!(
+        "Autotask calls:     {total} ({:.3} per customer): by entity {}{}",
+        total as f64 / customers.max(1) as f64,
+        fmt_map(&log.count_by_entity()),
+        if unmatched > 0 {
+            format!(", other (zone lookup) {unmatched}")
+        } else {
+            String::new()
+        }
+    );
+    println!("  by endpoint:      {}", fmt_map(&log.count_by_endpoint()));
+}
+
+fn print_acronis(log: &[acronis_sim::LoggedRequest], customers: usize) {
+    let mut by_route: BTreeMap<String, usize> = BTreeMap::new();
+    for r in log {
+        let route = r.route.clone().unwrap_or_else(|| r.path.clone());
+        *by_route.entry(format!("{} {route}", r.method)).or_default() += 1;
+    }
+    println!(
+        "Acronis calls:      {} ({:.2} per customer)",
+        log.len(),
+        log.len() as f64 / customers.max(1) as f64
+    );
+    for (route, n) in by_route {
+        println!("  {n:>6}  {route}");
+    }
+}
+
+async fn status_line(d: &LocalDeployment) -> Result<String> {
+    let status = d
+        .store
+        .status(INTEGRATION)
+        .await
+        .map_err(|e| anyhow!(sync_shared::error::error_chain(&e)))?
+        .context("no status item")?;
+    let job = status
+        .jobs
+        .get("provisioning")
+        .context("no provisioning job in the status")?;
+    if job.last_outcome != sync_shared::status::JobOutcomeKind::Succeeded {
+        bail!("the provisioning job failed: {:?}", job.last_error);
+    }
+    let issues = status.customers.len();
+    Ok(format!("{}; {issues} customer issues", status.message))
+}
+
+/// The planner's bulk reads (provisioning::snapshot), one at a time, with their calls and time.
+async fn planner_reads(
+    autotask: &AutotaskSim,
+    acronis: &AcronisSim,
+    service_ids: &[i64],
+    at: DateTime<Utc>,
+    latency: Duration,
+) -> Result<()> {
+    use provisioning::snapshot;
+    let chain = |e: provisioning::ProvisioningError| anyhow!(sync_shared::error::error_chain(&e));
+    let day = at.date_naive();
+    let mut options =
+        sync_shared::autotask::ClientOptions::new(autotask.base_url(), "acronis-autotask-sync");
+    options.background = false;
+    options.budget_check_every = 0;
+    let credentials = sync_shared::secrets::AutotaskCredentials {
+        username: secrecy::SecretString::from(AUTOTASK_USER),
+        secret: secrecy::SecretString::from(AUTOTASK_SECRET),
+        api_integration_code: secrecy::SecretString::from(AUTOTASK_CODE),
+    };
+    let ac = sync_shared::acronis::AcronisClient::new(
+        "bench/acronis",
+        sync_shared::secrets::AcronisCredentials {
+            client_id: secrecy::SecretString::from(CLIENT_ID),
+            client_secret: secrecy::SecretString::from(CLIENT_SECRET),
+            datacenter_url: acronis.base_url(),
+        },
+        sync_shared::acronis::ClientOptions::default(),
+    )?;
+    let mut lines = Vec::new();
+    let mut step = |name: &str, started: Instant| {
+        let at_calls = autotask.request_log().records.len();
+        let ac_calls = acronis.request_log().len();
+        autotask.reset_request_log();
+        acronis.reset_request_log();
+        lines.push(format!(
+            "  {name:<58} {:>6.2} s  ({at_calls} Autotask, {ac_calls} Acronis calls)",
+            started.elapsed().as_secs_f64()
+        ));
+    };
+    autotask.reset_request_log();
+    acronis.reset_request_log();
+    let t = Instant::now();
+    let at = sync_shared::autotask::AutotaskClient::connect(options, credentials, None).await?;
+    step(
+        "Autotask connect (zone lookup; the planner's zone is recorded)",
+        t,
+    );
+    let t = Instant::now();
+    let mut snap = snapshot::read_autotask(&at, day, false)
+        .await
+        .map_err(chain)?;
+    step("Autotask picklist, services, contracts", t);
+    let t = Instant::now();
+    let ac_snap = snapshot::read_acronis(&ac).await.map_err(chain)?;
+    step(
+        &format!(
+            "Acronis partner, tenants, offering items ({}), infra",
+            ac_snap.items.values().map(Vec::len).sum::<usize>()
+        ),
+        t,
+    );
+    let t = Instant::now();
+    snapshot::read_units(&at, &mut snap, day, service_ids, &[])
+        .await
+        .map_err(chain)?;
+    step(
+        &format!(
+            "Autotask units of mapped services ({})",
+            snap.service_units.len()
+        ),
+        t,
+    );
+    let companies: std::collections::BTreeSet<i64> =
+        snap.contracts.iter().map(|c| c.company_id).collect();
+    let ids: Vec<i64> = companies.iter().copied().collect();
+    let t = Instant::now();
+    snapshot::read_companies(&at, &mut snap, &companies)
+        .await
+        .map_err(chain)?;
+    step(&format!("Autotask companies ({})", snap.companies.len()), t);
+    let t = Instant::now();
+    snapshot::read_primary_contacts(&at, &mut snap, &ids)
+        .await
+        .map_err(chain)?;
+    step(
+        &format!(
+            "Autotask primary contacts ({}; first provisioning only)",
+            snap.primary_contacts.len()
+        ),
+        t,
+    );
+    println!("at {} ms per call:", latency.as_millis());
+    for line in lines {
+        println!("{line}");
+    }
+    Ok(())
+}
+
+// ---- local stack metering -------------------------------------------------------------------
+
+/// Seconds since the first call: the time base of the meter.
+fn clock() -> f64 {
+    static START: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
+    START.get_or_init(Instant::now).elapsed().as_secs_f64()
+}
+
+/// Calls to one local-stack service by operation, and the time they took. A call's operation
+/// is known when it starts (the `x-amz-target` header) and again when it ends (the type of its
+/// output), so each operation's request-seconds are Σ ends − Σ starts, without pairing calls.
+/// Busy: wall time with one or more calls in flight.
+#[derive(Debug, Default)]
+struct ServiceMeter {
+    calls: BTreeMap<String, usize>,
+    start_sum: BTreeMap<String, f64>,
+    end_sum: BTreeMap<String, f64>,
+    ended: BTreeMap<String, usize>,
+    in_flight: usize,
+    last_change: Option<f64>,
+    request_secs: f64,
+    busy_secs: f64,
+}
+
+impl ServiceMeter {
+    fn advance(&mut self, now: f64) {
+        if let Some(last) = self.last_change {
+            let dt = now - last;
+            self.request_secs += self.in_flight as f64 * dt;
+            if self.in_flight > 0 {
+                self.busy_secs += dt;
+            }
+        }
+        self.last_change = Some(now);
+    }
+
+    /// Request-seconds of `operation`, when all its calls ended.
+    fn operation_secs(&self, operation: &str) -> Option<f64> {
+        let calls = self.calls.get(operation).copied().unwrap_or(0);
+        (self.ended.get(operation).copied().unwrap_or(0) == calls).then(|| {
+            self.end_sum.get(operation).copied().unwrap_or(0.0)
+                - self.start_sum.get(operation).copied().unwrap_or(0.0)
+        })
+    }
+}
+
+#[derive(Debug, Clone, Default)]
+struct Meter(Arc<Mutex<BTreeMap<&'static str, ServiceMeter>>>);
+
+#[derive(Debug)]
+struct MeterInterceptor {
+    service: &'static str,
+    meter: Meter,
+}
+
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// The operation whose output `$out` is, among the listed ones.
+macro_rules! operation_of {
+    ($out:expr, $($name:literal => $ty:ty),+ $(,)?) => {{
+        let out = $out;
+        let mut found = None;
+        $(
+            if found.is_none() && out.downcast_ref::<$ty>().is_some() {
+                found = Some($name);
+            }
+        )+
+        found
+    }};
+}
+
+impl Intercept for MeterInterceptor {
+    fn name(&self) -> &'static str {
+        "bench-meter"
+    }
+
+    fn read_before_transmit(
+        &self,
+        context: &BeforeTransmitInterceptorContextRef<'_>,
+        _components: &RuntimeComponents,
+        _cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        let request = context.request();
+        let operation = request
+            .headers()
+            .get("x-amz-target")
+            .and_then(|t| t.rsplit('.').next())
+            .map(str::to_string)
+            .unwrap_or_else(|| "(other)".into());
+        let now = clock();
+        if let Ok(mut meters) = self.meter.0.lock() {
+            let m = meters.entry(self.service).or_default();
+            m.advance(now);
+            m.in_flight += 1;
+            *m.calls.entry(operation.clone()).or_default() += 1;
+            *m.start_sum.entry(operation).or_default() += now;
+        }
+        Ok(())
+    }
+
+    fn read_after_attempt(
+        &self,
+        context: &FinalizerInterceptorContextRef<'_>,
+        _components: &RuntimeComponents,
+        _cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        let now = clock();
+        let operation = match context.output_or_error() {
+            Some(Ok(out)) => match self.service {
+                "DynamoDB" => operation_of!(out,
+                    "GetItem" => aws_sdk_dynamodb::operation::get_item::GetItemOutput,
+                    "PutItem" => aws_sdk_dynamodb::operation::put_item::PutItemOutput,
+                    "UpdateItem" => aws_sdk_dynamodb::operation::update_item::UpdateItemOutput,
+                    "DeleteItem" => aws_sdk_dynamodb::operation::delete_item::DeleteItemOutput,
+                    "Query" => aws_sdk_dynamodb::operation::query::QueryOutput,
+                    "Scan" => aws_sdk_dynamodb::operation::scan::ScanOutput,
+                    "BatchWriteItem" => aws_sdk_dynamodb::operation::batch_write_item::BatchWriteItemOutput,
+                    "BatchGetItem" => aws_sdk_dynamodb::operation::batch_get_item::BatchGetItemOutput,
+                    "TransactWriteItems" => aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsOutput,
+                ),
+                "SQS" => operation_of!(out,
+                    "ReceiveMessage" => aws_sdk_sqs::operation::receive_message::ReceiveMessageOutput,
+                    "DeleteMessage" => aws_sdk_sqs::operation::delete_message::DeleteMessageOutput,
+                    "DeleteMessageBatch" => aws_sdk_sqs::operation::delete_message_batch::DeleteMessageBatchOutput,
+                    "SendMessageBatch" => aws_sdk_sqs::operation::send_message_batch::SendMessageBatchOutput,
+                    "SendMessage" => aws_sdk_sqs::operation::send_message::SendMessageOutput,
+                    "ChangeMessageVisibility" => aws_sdk_sqs::operation::change_message_visibility::ChangeMessageVisibilityOutput,
+                    "GetQueueAttributes" => aws_sdk_sqs::operation::get_queue_attributes::GetQueueAttributesOutput,
+                ),
+                "SecretsManager" => operation_of!(out,
+                    "GetSecretValue" => aws_sdk_secretsmanager::operation::get_secret_value::GetSecretValueOutput,
+                ),
+                _ => None,
+            }
+            .unwrap_or("(other)"),
+            _ => "(error)",
+        };
+        if let Ok(mut meters) = self.meter.0.lock() {
+            let m = meters.entry(self.service).or_default();
+            m.advance(now);
+            m.in_flight = m.in_flight.saturating_sub(1);
+            *m.ended.entry(operation.to_string()).or_default() += 1;
+            *m.end_sum.entry(operation.to_string()).or_default() += now;
+        }
+        Ok(())
+    }
+}
+
+/// One period's figures.
+#[derive(Debug, Default)]
+struct AwsCalls {
+    services: BTreeMap<&'static str, ServiceMeter>,
+}
+
+impl Meter {
+    /// The figures since the last `take`, and a fresh start.
+    fn take(&self) -> AwsCalls {
+        let services = self
+            .0
+            .lock()
+            .map(|mut m| {
+                let now = clock();
+                for meter in m.values_mut() {
+                    meter.advance(now);
+                }
+                let taken = std::mem::take(&mut *m);
+                // Calls still in flight keep counting in the next period.
+                for (service, old) in &taken {
+                    if old.in_flight > 0 {
+                        m.insert(
+                            service,
+                            ServiceMeter {
+                                in_flight: old.in_flight,
+                                last_change: Some(now),
+                                ..ServiceMeter::default()
+                            },
+                        );
+                    }
+                }
+                taken
+            })
+            .unwrap_or_default();
+        AwsCalls { services }
+    }
+}
+
+impl AwsCalls {
+    fn print(&self, label: &str, customers: usize, wall: Duration) {
+        println!(
+            "local stack, {label} ({:.1} s): calls, request-seconds (sum of call durations), busy (wall time with any in flight):",
+            wall.as_secs_f64()
+        );
+        for (service, m) in &self.services {
+            let calls: usize = m.calls.values().sum();
+            println!(
+                "  {service:<15} {calls:>6} calls ({:.1} per customer), {:.1} request-s, busy {:.1} s, {:.1} ms per call",
+                calls as f64 / customers.max(1) as f64,
+                m.request_secs,
+                m.busy_secs,
+                if calls > 0 {
+                    1000.0 * m.request_secs / calls as f64
+                } else {
+                    0.0
+                },
+            );
+            for (operation, n) in &m.calls {
+                match m.operation_secs(operation) {
+                    Some(secs) => println!(
+                        "      {operation:<24} {n:>6} calls, {secs:>7.1} request-s, {:>7.1} ms per call",
+                        1000.0 * secs / *n as f64
+                    ),
+                    None => println!("      {operation:<24} {n:>6} calls (some failed)"),
+                }
+            }
+        }
+    }
+}
+
+async fn metered_clients() -> (AwsClients, Meter) {
+    let config = aws_config::load_defaults(BehaviorVersion::latest()).await;
+    let meter = Meter::default();
+    let interceptor = |service| MeterInterceptor {
+        service,
+        meter: meter.clone(),
+    };
+    let clients = AwsClients {
+        dynamodb: aws_sdk_dynamodb::Client::from_conf(
+            aws_sdk_dynamodb::config::Builder::from(&config)
+                .interceptor(interceptor("DynamoDB"))
+                .build(),
+        ),
+        sqs: aws_sdk_sqs::Client::from_conf(
+            aws_sdk_sqs::config::Builder::from(&config)
+                .interceptor(interceptor("SQS"))
+                .build(),
+        ),
+        secrets: aws_sdk_secretsmanager::Client::from_conf(
+            aws_sdk_secretsmanager::config::Builder::from(&config)
+                .interceptor(interceptor("SecretsManager"))
+                .build(),
+        ),
+    };
+    (clients, meter)
+}
+
+// ---- CPU time --------------------------------------------------------------------------------
+
+/// The local stack's processes: those whose command line names the port of the DynamoDB or
+/// SQS endpoint in the environment. Their CPU time tells what the stack spent (other users of
+/// the same stack count too).
+struct StackProcesses(Vec<(&'static str, u32)>);
+
+impl StackProcesses {
+    fn from_env() -> StackProcesses {
+        let port = |var: &str| {
+            std::env::var(var).ok().and_then(|url| {
+                url.trim_end_matches('/')
+                    .rsplit(':')
+                    .next()
+                    .map(str::to_string)
+            })
+        };
+        let wanted = [
+            ("DynamoDB Local", port("AWS_ENDPOINT_URL_DYNAMODB"), "java"),
+            ("moto", port("AWS_ENDPOINT_URL_SQS"), "moto_server"),
+        ];
+        let mut found = Vec::new();
+        let Ok(entries) = std::fs::read_dir("/proc") else {
+            return StackProcesses(found);
+        };
+        for entry in entries.flatten() {
+            let Some(pid) = entry
+                .file_name()
+                .to_str()
+                .and_then(|p| p.parse::<u32>().ok())
+            else {
+                continue;
+            };
+            let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+            let args: Vec<String> = String::from_utf8_lossy(&cmdline)
+                .split('\0')
+                .map(str::to_string)
+                .collect();
+            for (name, port, program) in &wanted {
+                let Some(port) = port else { continue };
+                if args.iter().any(|a| a.contains(program)) && args.iter().any(|a| a == port) {
+                    found.push((*name, pid));
+                }
+            }
+        }
+        found.sort();
+        StackProcesses(found)
+    }
+}
+
+/// CPU seconds (user + system) of a process, from /proc.
+fn cpu_secs(pid: &str) -> Option<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let fields: Vec<&str> = stat.rsplit(')').next()?.split_whitespace().collect();
+    let ticks: f64 = fields.get(11)?.parse::<f64>().ok()? + fields.get(12)?.parse::<f64>().ok()?;
+    Some(ticks / 100.0)
+}
+
+struct Cpu(Vec<(String, f64)>);
+
+impl Cpu {
+    fn now(stack: &StackProcesses) -> Cpu {
+        let mut v = vec![(
+            "this process (runner, handlers, simulators)".to_string(),
+            cpu_secs("self").unwrap_or(0.0),
+        )];
+        for (name, pid) in &stack.0 {
+            v.push((
+                format!("{name} (pid {pid})"),
+                cpu_secs(&pid.to_string()).unwrap_or(0.0),
+            ));
+        }
+        Cpu(v)
+    }
+
+    fn elapsed(&self, stack: &StackProcesses) -> Cpu {
+        let now = Cpu::now(stack);
+        Cpu(self
+            .0
+            .iter()
+            .zip(now.0)
+            .map(|((name, before), (_, after))| (name.clone(), after - before))
+            .collect())
+    }
+
+    fn print(&self, wall: Duration) {
+        let parts: Vec<String> = self
+            .0
+            .iter()
+            .map(|(name, secs)| {
+                format!(
+                    "{name} {secs:.1} s ({:.0}% of a core)",
+                    100.0 * secs / wall.as_secs_f64().max(1e-9)
+                )
+            })
+            .collect();
+        println!("CPU time:           {}", parts.join("; "));
+    }
+}
