@@ -30,6 +30,8 @@ struct Applier<'a> {
     message: &'a ApplyMessage<CustomerDesired>,
     client: AcronisClient,
     writes: AtomicU64,
+    /// The tenant this apply created, as the platform answered: no re-read, no user lookup.
+    created_now: Option<sync_shared::acronis::Tenant>,
     warnings: Vec<String>,
 }
 
@@ -65,6 +67,7 @@ pub async fn apply_customer(
         message,
         client,
         writes: AtomicU64::new(0),
+        created_now: None,
         warnings: Vec::new(),
     };
     applier.run().await?;
@@ -87,7 +90,10 @@ impl Applier<'_> {
                 (tenant_id, Some(record))
             }
         };
-        let tenant = self.client.tenant(&tenant_id).await?;
+        let tenant = match self.created_now.clone() {
+            Some(tenant) => tenant,
+            None => self.client.tenant(&tenant_id).await?,
+        };
         if tenant.ancestral_access == Some(false) {
             self.warnings.push(format!(
                 "tenant \"{}\" switched to self-service mode: left unchanged (F21)",
@@ -170,7 +176,7 @@ impl Applier<'_> {
                 }
             };
             // A previous attempt may have created the tenant and not recorded it.
-            let partner = self.client.partner_tenant_id().await?;
+            let partner = self.partner().await?;
             if let Some(found) = self.client.child_tenant_named(&partner, &spec.name).await? {
                 record.tenant_id = Some(found.id);
                 record.state = ProvisionState::Created;
@@ -192,7 +198,7 @@ impl Applier<'_> {
         spec: &NewTenant,
         mut record: Provisioned,
     ) -> Result<Provisioned, ProvisioningError> {
-        let partner = self.client.partner_tenant_id().await?;
+        let partner = self.partner().await?;
         let object = format!("customer \"{}\" under {partner}", spec.name);
         let created = self
             .client
@@ -203,7 +209,9 @@ impl Applier<'_> {
                 let after = format!("created ({})", tenant.id);
                 self.audit("create tenant", &object, "absent", &after, Ok(()))
                     .await?;
-                tenant.id
+                let id = tenant.id.clone();
+                self.created_now = Some(tenant);
+                id
             }
             Err(e) if e.platform_code() == Some(NAME_TAKEN) => {
                 // Created by an attempt whose answer was lost: adopt it, never a second one.
@@ -249,8 +257,12 @@ impl Applier<'_> {
         let store = self.ctx.worker.store.clone();
         let integration_id = self.message.integration_id.clone();
         if record.admin_user_id.is_none() {
-            // A user created by an attempt that crashed before recording it is found here.
-            let existing = self.client.tenant_user_ids(tenant_id).await?;
+            // A user created by an attempt that crashed before recording it is found here (a
+            // tenant created by this apply has none).
+            let existing = match self.created_now {
+                Some(_) => Vec::new(),
+                None => self.client.tenant_user_ids(tenant_id).await?,
+            };
             let user_id = match existing.into_iter().next() {
                 Some(user) => user,
                 None => {
@@ -296,6 +308,14 @@ impl Applier<'_> {
             self.save_record(&store, &integration_id, record).await?;
         }
         Ok(())
+    }
+
+    /// The partner tenant: from the plan, else asked of the platform.
+    async fn partner(&self) -> Result<String, ProvisioningError> {
+        match &self.message.desired.partner_id {
+            Some(partner) => Ok(partner.clone()),
+            None => Ok(self.client.partner_tenant_id().await?),
+        }
     }
 
     async fn save_record(

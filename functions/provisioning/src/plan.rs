@@ -179,6 +179,9 @@ pub struct CustomerDesired {
     /// A trial tenant the product created switches to production after a full month (F8).
     #[serde(default)]
     pub switch_to_production: bool,
+    /// The partner tenant new tenants go under (saves the applier a lookup per customer).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub partner_id: Option<String>,
 }
 
 /// The writes that bring `current` items to `desired`, as the applier will send them: only
@@ -766,10 +769,20 @@ pub fn plan(input: &PlanInput) -> Plan {
             (_, false) => Outcome::Update,
         };
         if customer.outcome != Outcome::InSync {
+            // A new tenant's items all start disabled: "zero if enabled" has nothing to do there,
+            // and the message stays small.
+            let items = match &tenant_target {
+                TenantTarget::Create(_) => items
+                    .into_iter()
+                    .filter(|i| i.state != ItemState::ZeroIfEnabled)
+                    .collect(),
+                TenantTarget::Existing { .. } => items,
+            };
             customer.desired = Some(CustomerDesired {
                 tenant: tenant_target,
                 items,
                 switch_to_production,
+                partner_id: Some(input.acronis.partner_id.clone()).filter(|p| !p.is_empty()),
             });
         }
         customers.push(customer);
