@@ -4,7 +4,8 @@
 #
 #   scripts/local-stack.sh install   install what the stack needs into .local/ (idempotent)
 #   scripts/local-stack.sh start     start both on free 127.0.0.1 ports, wait until they answer,
-#                                    write .local/stack.env and print the endpoints
+#                                    write .local/stack.env and .local/sam-env.json (SAM's
+#                                    --env-vars for `sam local invoke`) and print the endpoints
 #   scripts/local-stack.sh stop      stop them by PID
 #   scripts/local-stack.sh env       print the environment (source it: `. .local/stack.env`)
 set -euo pipefail
@@ -15,6 +16,11 @@ VENV="$LOCAL/venv"
 NODE_DIR="$LOCAL/node"
 STATE="$LOCAL/stack"
 ENV_FILE="$LOCAL/stack.env"
+SAM_ENV_FILE="$LOCAL/sam-env.json"
+# What .local/sam-env.json points the functions at: the deployment `local-run --deployment`
+# creates and the simulators on the README's ports (see README, "Deploy").
+SAM_DEPLOYMENT="${SAM_LOCAL_DEPLOYMENT:-local}"
+SAM_AUTOTASK_URL="${SAM_LOCAL_AUTOTASK_URL:-http://127.0.0.1:8089/ATServicesRest/}"
 MOTO_VERSION="5.2.5"
 DDB_LOCAL_VERSION="11.1.0"
 
@@ -84,9 +90,43 @@ export AWS_REGION=us-east-1
 export AWS_DEFAULT_REGION=us-east-1
 export AWS_EC2_METADATA_DISABLED=true
 ENV
+  write_sam_env "$ddb_port" "$moto_port"
   log "DynamoDB Local:             http://127.0.0.1:$ddb_port"
   log "moto (SQS, Secrets Manager): http://127.0.0.1:$moto_port"
   log "environment written to $ENV_FILE"
+  log "sam local invoke --env-vars $SAM_ENV_FILE (deployment $SAM_DEPLOYMENT, Autotask $SAM_AUTOTASK_URL)"
+}
+
+# SAM's --env-vars file: the functions' variables pointed at this stack, at the deployment
+# $SAM_DEPLOYMENT (its table and moto's queue URLs) and at the Autotask simulator. SAM passes a
+# function only the variables template.yaml declares for it (with these values where given),
+# and the credentials and region of its own environment (source .local/stack.env).
+write_sam_env() { # ddb_port moto_port
+  local ddb="http://127.0.0.1:$1" moto="http://127.0.0.1:$2" d="$SAM_DEPLOYMENT"
+  local queues="http://127.0.0.1:$2/123456789012"
+  cat >"$SAM_ENV_FILE" <<JSON
+{
+  "Parameters": {
+    "TABLE_NAME": "$d",
+    "SECRETS_PREFIX": "acronis-autotask-sync/",
+    "RUST_LOG": "info",
+    "AWS_ENDPOINT_URL_DYNAMODB": "$ddb",
+    "AWS_ENDPOINT_URL_SQS": "$moto",
+    "AWS_ENDPOINT_URL_SECRETS_MANAGER": "$moto",
+    "AUTOTASK_ZONE_LOOKUP_URL": "$SAM_AUTOTASK_URL"
+  },
+  "SchedulerFunction": {
+    "SETUP_QUEUE_URL": "$queues/$d-setup.fifo",
+    "PROVISIONING_QUEUE_URL": "$queues/$d-provisioning.fifo",
+    "TICKETS_QUEUE_URL": "$queues/$d-tickets.fifo",
+    "USAGE_QUEUE_URL": "$queues/$d-usage.fifo"
+  },
+  "ProvisioningFunction": { "PROVISIONING_APPLY_QUEUE_URL": "$queues/$d-provisioning-apply.fifo" },
+  "ProvisioningApplyFunction": { "PROVISIONING_APPLY_QUEUE_URL": "$queues/$d-provisioning-apply.fifo" },
+  "UsageFunction": { "USAGE_APPLY_QUEUE_URL": "$queues/$d-usage-apply.fifo" },
+  "UsageApplyFunction": { "USAGE_APPLY_QUEUE_URL": "$queues/$d-usage-apply.fifo" }
+}
+JSON
 }
 
 stop() {
