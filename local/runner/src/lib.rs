@@ -5,6 +5,8 @@
 //!
 //! `run_cli` is `local-run`: the local runner's contract (see the README, "The local runner").
 
+pub mod bench;
+
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};

@@ -42,6 +42,7 @@ use aws_sdk_dynamodb::config::interceptors::{
 use aws_sdk_dynamodb::config::{ConfigBag, Intercept, RuntimeComponents};
 use chrono::{DateTime, DurationRound, TimeDelta, Utc};
 use futures::StreamExt;
+use local_runner::bench::{fmt_map, verdict};
 use local_runner::{LocalDeployment, peak_memory_kib, put_secret};
 use serde_json::{Value, json};
 use sync_shared::Job;
@@ -314,17 +315,6 @@ async fn main() -> Result<()> {
         quiet_at.records.len()
     );
     Ok(())
-}
-
-fn verdict(ok: bool) -> &'static str {
-    if ok { "met" } else { "NOT met" }
-}
-
-fn fmt_map<V: std::fmt::Display>(map: &BTreeMap<String, V>) -> String {
-    map.iter()
-        .map(|(k, v)| format!("{k} {v}"))
-        .collect::<Vec<_>>()
-        .join(", ")
 }
 
 fn reset(autotask: &AutotaskSim, acronis: &AcronisSim, meter: &Meter) {
