@@ -88,6 +88,17 @@ fn sample_events_are_what_the_functions_accept() {
                 serde_json::from_str(&text).unwrap_or_else(|e| panic!("{name}: {e}"));
             assert_eq!(format!("schedule-{}.json", input.job), name);
             seen += 1;
+        } else if name.starts_with("sqs-") && name.ends_with("-apply.json") {
+            let event: aws_lambda_events::event::sqs::SqsEvent =
+                serde_json::from_str(&text).unwrap_or_else(|e| panic!("{name}: {e}"));
+            assert!(!event.records.is_empty(), "{name} has no records");
+            for record in event.records {
+                let body = record.body.unwrap_or_default();
+                let message: sync_shared::apply::ApplyMessage<serde_json::Value> =
+                    serde_json::from_str(&body).unwrap_or_else(|e| panic!("{name}: {e}"));
+                assert_eq!(format!("sqs-{}-apply.json", message.job), name);
+            }
+            seen += 1;
         } else if name.starts_with("sqs-") {
             let event: aws_lambda_events::event::sqs::SqsEvent =
                 serde_json::from_str(&text).unwrap_or_else(|e| panic!("{name}: {e}"));
@@ -101,9 +112,13 @@ fn sample_events_are_what_the_functions_accept() {
             seen += 1;
         }
     }
+    let appliers = sync_shared::Job::ALL
+        .iter()
+        .filter(|j| j.apply_queue_url_env().is_some())
+        .count();
     assert_eq!(
         seen,
-        2 * sync_shared::Job::ALL.len(),
-        "one schedule and one SQS event per job"
+        2 * sync_shared::Job::ALL.len() + appliers,
+        "one schedule and one SQS event per job, and one apply event per job that applies"
     );
 }

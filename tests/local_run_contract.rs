@@ -572,7 +572,7 @@ async fn drain_apply_settles_like_drain_and_counts_the_apply_dead_letters() {
     );
 }
 
-/// `events/apply-<job>.json` is what the job's applier receives from its apply queue.
+/// `events/sqs-<job>-apply.json` is what the job's applier receives from its apply queue.
 #[test]
 fn the_sample_apply_events_are_apply_messages_on_their_groups() {
     let mut seen = 0;
@@ -580,7 +580,7 @@ fn the_sample_apply_events_are_apply_messages_on_their_groups() {
         if job.apply_queue_url_env().is_none() {
             continue;
         }
-        let path = root().join(format!("events/apply-{job}.json"));
+        let path = root().join(format!("events/sqs-{job}-apply.json"));
         let text =
             std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
         let event: aws_lambda_events::event::sqs::SqsEvent =

@@ -307,12 +307,15 @@ fn sample_events(functions: &[Function]) -> Vec<Event> {
         };
         let (kind, job_name) = if let Some(job) = stem.strip_prefix("schedule-") {
             (EventKind::Schedule, job)
+        } else if let Some(job) = stem
+            .strip_prefix("sqs-")
+            .and_then(|s| s.strip_suffix("-apply"))
+        {
+            (EventKind::Apply, job)
         } else if let Some(job) = stem.strip_prefix("sqs-") {
             (EventKind::Sqs, job)
-        } else if let Some(job) = stem.strip_prefix("apply-") {
-            (EventKind::Apply, job)
         } else {
-            panic!("events/{name}: no function takes it (schedule-*, sqs-*, apply-*)");
+            panic!("events/{name}: no function takes it (schedule-*, sqs-*, sqs-*-apply)");
         };
         let job = Job::ALL
             .into_iter()

@@ -302,7 +302,7 @@ async fn duplicates_faults_and_a_crash_between_post_and_ledger_leave_the_units_e
         .expect("adjustment");
     assert!(response.status().is_success());
     // A client that gives up after 300 ms, so held answers are timeouts.
-    w.d.usage.autotask_tuning = Some(short_timeout);
+    w.d.usage.clients.autotask_tuning = Some(short_timeout);
     // Faults on both sides, every message delivered twice; Autotask times out on some writes
     // after carrying them out.
     w.acronis.set_knobs(acronis_sim::Knobs {

@@ -46,6 +46,21 @@ impl<T> ApplyMessage<T> {
         )
     }
 
+    /// The audit item of a write made for this message's target (G3).
+    pub fn audit_entry(
+        &self,
+        write: crate::plan::PlannedWrite,
+        result: Result<(), String>,
+    ) -> crate::plan::AuditEntry {
+        crate::plan::AuditEntry::of(
+            self.job,
+            self.run_id(),
+            (&self.target, &self.target_name),
+            write,
+            result,
+        )
+    }
+
     pub fn group_id(&self) -> String {
         let digest = Sha256::digest(self.target.as_bytes());
         let n = u32::from_be_bytes([digest[0], digest[1], digest[2], digest[3]])

@@ -11,6 +11,7 @@ pub mod job;
 pub mod plan;
 pub mod queue;
 pub mod reconcile;
+pub mod remote;
 pub mod secrets;
 pub mod status;
 pub mod store;

@@ -99,6 +99,34 @@ pub struct AuditEntry {
 }
 
 impl AuditEntry {
+    /// A write made just now for `target` in run `run_id`: `Ok(())`, or the error's text when
+    /// the remote side refused it. Kept as long as plans are.
+    pub fn of(
+        job: Job,
+        run_id: String,
+        (target, target_name): (&str, &str),
+        write: PlannedWrite,
+        result: Result<(), String>,
+    ) -> Self {
+        let at = Utc::now();
+        AuditEntry {
+            at,
+            job,
+            run_id,
+            target: target.into(),
+            target_name: target_name.into(),
+            action: write.action,
+            object: write.object,
+            before: write.before,
+            after: write.after,
+            result: match result {
+                Ok(()) => "ok".into(),
+                Err(e) => format!("failed: {e}"),
+            },
+            expires_at: retention_expiry(at),
+        }
+    }
+
     pub fn succeeded(&self) -> bool {
         self.result == "ok"
     }

@@ -8,12 +8,10 @@
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use chrono::Utc;
-use sync_shared::Job;
 use sync_shared::acronis::{AcronisClient, AcronisError, OfferingItem, codes};
 use sync_shared::apply::{ApplyMessage, ApplyOutcome};
-use sync_shared::config::{SETTINGS_SK, Settings, integration_pk};
-use sync_shared::plan::{AuditEntry, PlannedWrite, retention_expiry};
+use sync_shared::plan::PlannedWrite;
+use sync_shared::remote::load_settings;
 
 use crate::plan::{CustomerDesired, NewTenant, TenantTarget, describe_change, item_changes};
 use crate::provisioned::{self, ProvisionState, Provisioned};
@@ -39,29 +37,17 @@ pub async fn apply_customer(
     ctx: &ProvisioningContext,
     message: &ApplyMessage<CustomerDesired>,
 ) -> Result<ApplyOutcome, ProvisioningError> {
-    let store = &ctx.worker.store;
-    let pk = integration_pk(&message.integration_id);
-    let Some(item) = store.get_item(&pk, SETTINGS_SK).await? else {
+    let Some(settings) = load_settings(&ctx.worker, &message.integration_id).await? else {
         return Ok(ApplyOutcome {
             writes: 0,
             warnings: vec!["the integration's settings item is gone; nothing applied".into()],
         });
     };
-    let settings = Settings::from_item(&pk, item)?;
     if settings.dry_run {
         // Switched to dry run after the plan: make no write.
         return Ok(ApplyOutcome::default());
     }
-    let credentials = ctx
-        .worker
-        .secrets
-        .acronis(&settings.acronis_secret_name)
-        .await?;
-    let client = ctx.acronis_client(
-        &settings.acronis_secret_name,
-        credentials,
-        &ctx.worker.secrets,
-    )?;
+    let client = ctx.clients.acronis(&ctx.worker, &settings).await?;
     let mut applier = Applier {
         ctx,
         message,
@@ -411,23 +397,15 @@ impl Applier<'_> {
         if result.is_ok() {
             self.writes.fetch_add(1, Ordering::Relaxed);
         }
-        let at = Utc::now();
-        let entry = AuditEntry {
-            at,
-            job: Job::Provisioning,
-            run_id: self.message.run_id(),
-            target: self.message.target.clone(),
-            target_name: self.message.target_name.clone(),
-            action: action.into(),
-            object: object.into(),
-            before: before.into(),
-            after: after.into(),
-            result: match result {
-                Ok(()) => "ok".into(),
-                Err(e) => format!("failed: {e}"),
+        let entry = self.message.audit_entry(
+            PlannedWrite {
+                action: action.into(),
+                object: object.into(),
+                before: before.into(),
+                after: after.into(),
             },
-            expires_at: retention_expiry(at),
-        };
+            result.map_err(|e| e.to_string()),
+        );
         self.ctx
             .worker
             .store

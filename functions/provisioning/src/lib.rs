@@ -9,17 +9,14 @@ pub mod provisioned;
 pub mod snapshot;
 
 use std::collections::{BTreeMap, BTreeSet, HashSet};
-use std::sync::Arc;
 
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
 use chrono::Utc;
-use sync_shared::acronis::AcronisClient;
 use sync_shared::apply::{ApplyMessage, process_apply_batch};
-use sync_shared::autotask::AutotaskClient;
-use sync_shared::config::{AccountBasis, IntegrationConfig, integration_pk};
+use sync_shared::config::{AccountBasis, integration_pk};
 use sync_shared::plan::{PlanHeader, PlannedTarget, retention_expiry};
 use sync_shared::queue::send_fifo;
-use sync_shared::secrets::SecretsCache;
+use sync_shared::remote::{ClientSetup, load_config};
 use sync_shared::status::{CustomerIssue, IssueKind, IssueSource, JobReport};
 use sync_shared::worker::{JobError, WorkerContext, process_fifo_batch};
 use sync_shared::{Job, JobMessage};
@@ -33,9 +30,7 @@ pub struct ProvisioningContext {
     pub sqs: aws_sdk_sqs::Client,
     /// Where the planner sends apply messages (`PROVISIONING_APPLY_QUEUE_URL`).
     pub apply_queue_url: String,
-    pub acronis_options: sync_shared::acronis::ClientOptions,
-    /// Tests shorten the Autotask client's delays; production leaves them.
-    pub fast_autotask_retries: bool,
+    pub clients: ClientSetup,
 }
 
 impl ProvisioningContext {
@@ -45,21 +40,8 @@ impl ProvisioningContext {
             worker: WorkerContext::from_env(clients)?,
             sqs: clients.sqs.clone(),
             apply_queue_url: sync_shared::aws::env_var("PROVISIONING_APPLY_QUEUE_URL")?,
-            acronis_options: sync_shared::acronis::ClientOptions::default(),
-            fast_autotask_retries: false,
+            clients: ClientSetup::production(),
         })
-    }
-
-    fn acronis_client(
-        &self,
-        secret_name: &str,
-        credentials: sync_shared::secrets::AcronisCredentials,
-        secrets: &Arc<SecretsCache>,
-    ) -> Result<AcronisClient, ProvisioningError> {
-        Ok(
-            AcronisClient::new(secret_name, credentials, self.acronis_options.clone())?
-                .with_secrets_cache(secrets.clone()),
-        )
     }
 }
 
@@ -99,8 +81,7 @@ pub async fn run_planner(
 ) -> Result<JobReport, ProvisioningError> {
     let worker = &ctx.worker;
     let integration_id = &message.integration_id;
-    let raw = worker.store.load_config_items(integration_id).await?;
-    let config = IntegrationConfig::from_items(integration_id, raw)?;
+    let config = load_config(worker, integration_id).await?;
     let settings = &config.settings;
     if !settings.features.billing {
         return Ok(JobReport {
@@ -111,25 +92,11 @@ pub async fn run_planner(
     }
     let now = message.slot;
     let day = now.date_naive();
-    let autotask_credentials = worker
-        .secrets
-        .autotask(&settings.autotask_secret_name)
+    let autotask = ctx
+        .clients
+        .autotask(worker, integration_id, settings, true)
         .await?;
-    let acronis_credentials = worker
-        .secrets
-        .acronis(&settings.acronis_secret_name)
-        .await?;
-    let mut options = sync_shared::autotask::ClientOptions::for_settings(settings);
-    if ctx.fast_autotask_retries {
-        options = options.with_fast_retries();
-    }
-    let zone = sync_shared::autotask::recorded_zone(&worker.store, integration_id).await?;
-    let autotask = AutotaskClient::connect(options, autotask_credentials, zone).await?;
-    let acronis = ctx.acronis_client(
-        &settings.acronis_secret_name,
-        acronis_credentials,
-        &worker.secrets,
-    )?;
+    let acronis = ctx.clients.acronis(worker, settings).await?;
     let provisioned = provisioned::load_all(&worker.store, integration_id).await?;
 
     let read_bundles = config.services.iter().any(|m| {
@@ -334,9 +301,9 @@ mod tests {
     fn the_sample_apply_event_carries_a_readable_desired_state() {
         let path = concat!(
             env!("CARGO_MANIFEST_DIR"),
-            "/../../events/apply-provisioning.json"
+            "/../../events/sqs-provisioning-apply.json"
         );
-        let text = std::fs::read_to_string(path).expect("events/apply-provisioning.json");
+        let text = std::fs::read_to_string(path).expect("events/sqs-provisioning-apply.json");
         let event: SqsEvent = serde_json::from_str(&text).expect("an SQS event");
         let body = event.records[0].body.as_deref().expect("a body");
         let message: ApplyMessage<CustomerDesired> =

@@ -13,7 +13,7 @@ use sync_shared::autotask::{
     Service, Ticket, TicketNote,
 };
 use sync_shared::config::{IdOrLabel, IntegrationConfig, ServiceSubject, ServiceTarget};
-use sync_shared::plan::{AuditEntry, retention_expiry};
+use sync_shared::plan::{AuditEntry, PlannedWrite};
 use tokio::sync::OnceCell;
 
 use crate::plan::{self, Decision, TicketFields, TicketStatus};
@@ -205,24 +205,13 @@ impl<'a> Applier<'a> {
             Decision::Reopen { ticket_id, status } => {
                 let status = status.unwrap_or(IdOrLabel::Label("New".into()));
                 let status_id = picklist_id(self.autotask, "Tickets", "status", &status).await?;
-                let result = self
-                    .autotask
-                    .patch(&Ticket {
-                        id: Some(ticket_id),
-                        status: Some(status_id),
-                        ..Ticket::default()
-                    })
-                    .await;
-                self.audit(
+                self.set_status(
                     alert,
-                    "re-open ticket",
-                    &ticket_id.to_string(),
-                    "complete",
-                    &status.to_string(),
-                    &result,
+                    ticket_id,
+                    status_id,
+                    ("re-open ticket", "complete", &status.to_string()),
                 )
                 .await?;
-                result?;
                 self.note(alert, ticket_id, "re-raised; the ticket was re-opened")
                     .await?;
                 self.follow(alert, record, TicketState::Open).await?;
@@ -242,24 +231,13 @@ impl<'a> Applier<'a> {
                     "cleared in Acronis; the ticket is completed",
                 )
                 .await?;
-                let result = self
-                    .autotask
-                    .patch(&Ticket {
-                        id: Some(ticket_id),
-                        status: Some(complete),
-                        ..Ticket::default()
-                    })
-                    .await;
-                self.audit(
+                self.set_status(
                     alert,
-                    "complete ticket",
-                    &ticket_id.to_string(),
-                    "open",
-                    "Complete",
-                    &result,
+                    ticket_id,
+                    complete,
+                    ("complete ticket", "open", "Complete"),
                 )
                 .await?;
-                result?;
                 self.follow(alert, record, TicketState::Closed).await?;
                 Ok(vec!["tickets_completed"])
             }
@@ -269,6 +247,35 @@ impl<'a> Applier<'a> {
             }
             Decision::Skip(_) => Ok(Vec::new()),
         }
+    }
+
+    /// Sets the ticket's status (audited as `action`, `before` → `after`).
+    async fn set_status(
+        &self,
+        alert: &Alert,
+        ticket_id: i64,
+        status: i64,
+        (action, before, after): (&str, &str, &str),
+    ) -> Result<(), TicketsError> {
+        let result = self
+            .autotask
+            .patch(&Ticket {
+                id: Some(ticket_id),
+                status: Some(status),
+                ..Ticket::default()
+            })
+            .await;
+        self.audit(
+            alert,
+            action,
+            &ticket_id.to_string(),
+            before,
+            after,
+            &result,
+        )
+        .await?;
+        result?;
+        Ok(())
     }
 
     /// The record takes the alert's update (and state) without a remote write.
@@ -577,23 +584,18 @@ impl<'a> Applier<'a> {
         after: &str,
         result: &Result<T, AutotaskError>,
     ) -> Result<(), TicketsError> {
-        let at = Utc::now();
-        let entry = AuditEntry {
-            at,
-            job: Job::Tickets,
-            run_id: self.message.run_id(),
-            target: alert.id.clone(),
-            target_name: alert.alert_type.clone(),
-            action: action.into(),
-            object: object.into(),
-            before: before.into(),
-            after: after.into(),
-            result: match result {
-                Ok(_) => "ok".into(),
-                Err(e) => format!("failed: {e}"),
+        let entry = AuditEntry::of(
+            Job::Tickets,
+            self.message.run_id(),
+            (&alert.id, &alert.alert_type),
+            PlannedWrite {
+                action: action.into(),
+                object: object.into(),
+                before: before.into(),
+                after: after.into(),
             },
-            expires_at: retention_expiry(at),
-        };
+            result.as_ref().map(|_| ()).map_err(|e| e.to_string()),
+        );
         self.ctx
             .worker
             .store
@@ -655,23 +657,18 @@ impl<'a> Applier<'a> {
                 Err(e) if e.http_status() == Some(404) => Ok(()),
                 other => other,
             };
-            let at = Utc::now();
-            let entry = AuditEntry {
-                at,
-                job: Job::Tickets,
-                run_id: self.message.run_id(),
-                target: alert_id.clone(),
-                target_name: format!("ticket {ticket_id}"),
-                action: "dismiss alert".into(),
-                object: format!("alert {alert_id}"),
-                before: "active".into(),
-                after: "dismissed (its ticket was completed in Autotask)".into(),
-                result: match &result {
-                    Ok(()) => "ok".into(),
-                    Err(e) => format!("failed: {e}"),
+            let entry = AuditEntry::of(
+                Job::Tickets,
+                self.message.run_id(),
+                (&alert_id, &format!("ticket {ticket_id}")),
+                PlannedWrite {
+                    action: "dismiss alert".into(),
+                    object: format!("alert {alert_id}"),
+                    before: "active".into(),
+                    after: "dismissed (its ticket was completed in Autotask)".into(),
                 },
-                expires_at: retention_expiry(at),
-            };
+                result.as_ref().map(|_| ()).map_err(|e| e.to_string()),
+            );
             self.ctx
                 .worker
                 .store
@@ -679,7 +676,7 @@ impl<'a> Applier<'a> {
                 .await?;
             result?;
             record.state = TicketState::Closed;
-            record.updated_at = at;
+            record.updated_at = entry.at;
             records::save_record(&self.ctx.worker.store, self.integration_id(), &mut record)
                 .await?;
             dismissed += 1;

@@ -16,8 +16,9 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use chrono::Utc;
 use sync_shared::acronis::{AcronisClient, Alert};
 use sync_shared::autotask::AutotaskClient;
-use sync_shared::config::{IntegrationConfig, integration_pk};
+use sync_shared::config::integration_pk;
 use sync_shared::plan::{PlanHeader, PlannedTarget, PlannedWrite, retention_expiry};
+use sync_shared::remote::{ClientSetup, load_config};
 use sync_shared::status::JobReport;
 use sync_shared::store::schema;
 use sync_shared::worker::{JobError, WorkerContext, process_fifo_batch};
@@ -34,10 +35,7 @@ const ALERT_CONCURRENCY: usize = 6;
 #[derive(Clone)]
 pub struct TicketsContext {
     pub worker: WorkerContext,
-    pub acronis_options: sync_shared::acronis::ClientOptions,
-    /// Tests shorten the Autotask client's delays (and may shorten its timeout).
-    pub autotask_tuning:
-        Option<fn(sync_shared::autotask::ClientOptions) -> sync_shared::autotask::ClientOptions>,
+    pub clients: ClientSetup,
     /// Alerts per page (tests use small pages to cross page boundaries).
     pub alert_page_size: usize,
 }
@@ -46,8 +44,7 @@ impl TicketsContext {
     pub fn from_env(clients: &sync_shared::aws::AwsClients) -> Result<Self, String> {
         Ok(TicketsContext {
             worker: WorkerContext::from_env(clients)?,
-            acronis_options: sync_shared::acronis::ClientOptions::default(),
-            autotask_tuning: None,
+            clients: ClientSetup::production(),
             alert_page_size: ALERT_PAGE,
         })
     }
@@ -79,8 +76,7 @@ pub async fn run_tickets(
 ) -> Result<JobReport, TicketsError> {
     let worker = &ctx.worker;
     let integration_id = &message.integration_id;
-    let raw = worker.store.load_config_items(integration_id).await?;
-    let config = IntegrationConfig::from_items(integration_id, raw)?;
+    let config = load_config(worker, integration_id).await?;
     let settings = &config.settings;
     if !settings.features.ticket_creation {
         return Ok(JobReport {
@@ -90,28 +86,12 @@ pub async fn run_tickets(
         });
     }
     let now = message.slot;
-    let acronis_credentials = worker
-        .secrets
-        .acronis(&settings.acronis_secret_name)
-        .await?;
-    let acronis = AcronisClient::new(
-        &settings.acronis_secret_name,
-        acronis_credentials,
-        ctx.acronis_options.clone(),
-    )?
-    .with_secrets_cache(worker.secrets.clone());
-    let autotask_credentials = worker
-        .secrets
-        .autotask(&settings.autotask_secret_name)
-        .await?;
-    let mut options = sync_shared::autotask::ClientOptions::for_settings(settings);
+    let acronis = ctx.clients.acronis(worker, settings).await?;
     // Tickets are what people wait for: they are not slowed for the budget.
-    options.background = false;
-    if let Some(tune) = ctx.autotask_tuning {
-        options = tune(options);
-    }
-    let zone = sync_shared::autotask::recorded_zone(&worker.store, integration_id).await?;
-    let autotask = AutotaskClient::connect(options, autotask_credentials, zone).await?;
+    let autotask = ctx
+        .clients
+        .autotask(worker, integration_id, settings, false)
+        .await?;
 
     // Poll: everything updated since the watermark, plus the alerts to retry.
     let mut cursor = records::load_cursor(&worker.store, integration_id).await?;

@@ -8,11 +8,11 @@
 use aws_sdk_dynamodb::types::AttributeValue;
 use chrono::{NaiveDate, Utc};
 use serde::Serialize;
-use sync_shared::Job;
 use sync_shared::apply::{ApplyMessage, ApplyOutcome};
 use sync_shared::autotask::{AutotaskClient, ContractServiceUnit, Filter, Paging, Query};
-use sync_shared::config::{IntegrationConfig, integration_pk};
-use sync_shared::plan::{AuditEntry, retention_expiry};
+use sync_shared::config::integration_pk;
+use sync_shared::plan::PlannedWrite;
+use sync_shared::remote::load_settings;
 use sync_shared::store::schema;
 
 use crate::plan::{ContractDesired, LineUnits, whole};
@@ -38,13 +38,20 @@ pub async fn apply_contract(
     ctx: &UsageContext,
     message: &ApplyMessage<ContractDesired>,
 ) -> Result<ApplyOutcome, UsageError> {
-    let store = &ctx.worker.store;
-    let raw = store.load_config_items(&message.integration_id).await?;
-    let config = IntegrationConfig::from_items(&message.integration_id, raw)?;
-    if config.settings.dry_run {
+    // Only the settings: the lines to set came with the message.
+    let Some(settings) = load_settings(&ctx.worker, &message.integration_id).await? else {
+        return Ok(ApplyOutcome {
+            writes: 0,
+            warnings: vec!["the integration's settings item is gone; nothing applied".into()],
+        });
+    };
+    if settings.dry_run {
         return Ok(ApplyOutcome::default());
     }
-    let autotask = ctx.autotask(&config).await?;
+    let autotask = ctx
+        .clients
+        .autotask(&ctx.worker, &message.integration_id, &settings, true)
+        .await?;
     let mut outcome = ApplyOutcome::default();
     for line in &message.desired.lines {
         if adjust_line(ctx, message, &autotask, line).await? {
@@ -101,26 +108,18 @@ async fn adjust_line(
     let result = autotask
         .create_in("ContractServiceAdjustments", &body)
         .await;
-    let at = Utc::now();
-    let entry = AuditEntry {
-        at,
-        job: Job::Usage,
-        run_id: message.run_id(),
-        target: message.target.clone(),
-        target_name: message.target_name.clone(),
-        action: "adjust units".into(),
-        object: format!(
-            "contract service {} ({})",
-            line.contract_service_id, line.items
-        ),
-        before: current.to_string(),
-        after: line.units.to_string(),
-        result: match &result {
-            Ok(_) => "ok".into(),
-            Err(e) => format!("failed: {e}"),
+    let entry = message.audit_entry(
+        PlannedWrite {
+            action: "adjust units".into(),
+            object: format!(
+                "contract service {} ({})",
+                line.contract_service_id, line.items
+            ),
+            before: current.to_string(),
+            after: line.units.to_string(),
         },
-        expires_at: retention_expiry(at),
-    };
+        result.as_ref().map(|_| ()).map_err(|e| e.to_string()),
+    );
     ctx.worker
         .store
         .put_audit(&message.integration_id, &entry)

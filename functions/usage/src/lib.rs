@@ -12,13 +12,13 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
 use aws_sdk_dynamodb::types::AttributeValue;
 use chrono::Utc;
-use sync_shared::acronis::{AcronisClient, Usage};
+use sync_shared::acronis::Usage;
 use sync_shared::apply::{ApplyMessage, process_apply_batch};
-use sync_shared::autotask::AutotaskClient;
 use sync_shared::config::{IdOrLabel, IntegrationConfig, MappedTenant, integration_pk};
 use sync_shared::plan::{PlanHeader, PlannedTarget, PlannedWrite, retention_expiry};
 use sync_shared::queue::send_fifo;
 use sync_shared::reconcile::{RECON_RETENTION_DAYS, ReconCustomer, ReconRow, ReconStatus};
+use sync_shared::remote::{ClientSetup, load_config};
 use sync_shared::status::JobReport;
 use sync_shared::store::schema;
 use sync_shared::worker::{JobError, WorkerContext, process_fifo_batch};
@@ -36,10 +36,7 @@ pub struct UsageContext {
     pub sqs: aws_sdk_sqs::Client,
     /// Where the planner sends apply messages (`USAGE_APPLY_QUEUE_URL`).
     pub apply_queue_url: String,
-    pub acronis_options: sync_shared::acronis::ClientOptions,
-    /// Tests shorten the Autotask client's delays (and may shorten its timeout).
-    pub autotask_tuning:
-        Option<fn(sync_shared::autotask::ClientOptions) -> sync_shared::autotask::ClientOptions>,
+    pub clients: ClientSetup,
 }
 
 impl UsageContext {
@@ -48,28 +45,8 @@ impl UsageContext {
             worker: WorkerContext::from_env(clients)?,
             sqs: clients.sqs.clone(),
             apply_queue_url: sync_shared::aws::env_var("USAGE_APPLY_QUEUE_URL")?,
-            acronis_options: sync_shared::acronis::ClientOptions::default(),
-            autotask_tuning: None,
+            clients: ClientSetup::production(),
         })
-    }
-
-    pub(crate) async fn autotask(
-        &self,
-        config: &IntegrationConfig,
-    ) -> Result<AutotaskClient, UsageError> {
-        let settings = &config.settings;
-        let credentials = self
-            .worker
-            .secrets
-            .autotask(&settings.autotask_secret_name)
-            .await?;
-        let mut options = sync_shared::autotask::ClientOptions::for_settings(settings);
-        if let Some(tune) = self.autotask_tuning {
-            options = tune(options);
-        }
-        let zone = sync_shared::autotask::recorded_zone(&self.worker.store, &config.integration_id)
-            .await?;
-        Ok(AutotaskClient::connect(options, credentials, zone).await?)
     }
 }
 
@@ -133,8 +110,7 @@ pub async fn run_planner(
 ) -> Result<JobReport, UsageError> {
     let worker = &ctx.worker;
     let integration_id = &message.integration_id;
-    let raw = worker.store.load_config_items(integration_id).await?;
-    let config = IntegrationConfig::from_items(integration_id, raw)?;
+    let config = load_config(worker, integration_id).await?;
     let settings = &config.settings;
     if !settings.features.billing {
         return Ok(JobReport {
@@ -145,17 +121,11 @@ pub async fn run_planner(
     }
     let day = message.slot.date_naive();
     let period = plan::period(&settings.usage_reporting, day);
-    let autotask = ctx.autotask(&config).await?;
-    let acronis_credentials = worker
-        .secrets
-        .acronis(&settings.acronis_secret_name)
+    let autotask = ctx
+        .clients
+        .autotask(worker, integration_id, settings, true)
         .await?;
-    let acronis = AcronisClient::new(
-        &settings.acronis_secret_name,
-        acronis_credentials,
-        ctx.acronis_options.clone(),
-    )?
-    .with_secrets_cache(worker.secrets.clone());
+    let acronis = ctx.clients.acronis(worker, settings).await?;
 
     // Autotask in bulk: active Recurring Service contracts, units of mapped services today.
     let mut snapshot = provisioning::snapshot::read_autotask(&autotask, day, false).await?;

@@ -136,13 +136,11 @@ impl LocalDeployment {
                 .get(&Job::Provisioning)
                 .cloned()
                 .context("no provisioning apply queue")?,
-            acronis_options: sync_shared::acronis::ClientOptions::fast(),
-            fast_autotask_retries: true,
+            clients: sync_shared::remote::ClientSetup::fast(),
         };
         let tickets = tickets::TicketsContext {
             worker: worker.clone(),
-            acronis_options: sync_shared::acronis::ClientOptions::fast(),
-            autotask_tuning: Some(sync_shared::autotask::ClientOptions::with_fast_retries),
+            clients: sync_shared::remote::ClientSetup::fast(),
             alert_page_size: tickets::ALERT_PAGE,
         };
         let usage = usage::UsageContext {
@@ -152,8 +150,7 @@ impl LocalDeployment {
                 .get(&Job::Usage)
                 .cloned()
                 .context("no usage apply queue")?,
-            acronis_options: sync_shared::acronis::ClientOptions::fast(),
-            autotask_tuning: Some(sync_shared::autotask::ClientOptions::with_fast_retries),
+            clients: sync_shared::remote::ClientSetup::fast(),
         };
         Ok(LocalDeployment {
             clients,

@@ -115,8 +115,7 @@ async fn main() -> Result<()> {
     let name = format!("bench-prov-{}", Utc::now().timestamp());
     let mut d = LocalDeployment::create(clients.clone(), &name, "acronis-autotask-sync/").await?;
     // Production client timings (no faults are injected, so only pacing could differ).
-    d.provisioning.fast_autotask_retries = false;
-    d.provisioning.acronis_options = sync_shared::acronis::ClientOptions::default();
+    d.provisioning.clients = sync_shared::remote::ClientSetup::production();
     configure(&d, &autotask, &acronis, &service_ids).await?;
     let seeded_kib = peak_memory_kib().unwrap_or(0);
     println!(

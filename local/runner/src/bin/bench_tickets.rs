@@ -124,8 +124,7 @@ async fn main() -> Result<()> {
     let name = format!("bench-tickets-{}", Utc::now().timestamp());
     let mut d = LocalDeployment::create(clients.clone(), &name, "acronis-autotask-sync/").await?;
     // Production client timings (no faults are injected, so only pacing could differ).
-    d.tickets.autotask_tuning = None;
-    d.tickets.acronis_options = sync_shared::acronis::ClientOptions::default();
+    d.tickets.clients = sync_shared::remote::ClientSetup::production();
     configure(&d, &name, &autotask, &acronis, &companies, &tenants).await?;
     let seeded_kib = peak_memory_kib().unwrap_or(0);
     println!(

@@ -144,8 +144,7 @@ async fn main() -> Result<()> {
     let name = format!("bench-usage-{}", Utc::now().timestamp());
     let mut d = LocalDeployment::create(clients.clone(), &name, "acronis-autotask-sync/").await?;
     // Production client timings (no faults are injected, so only pacing could differ).
-    d.usage.autotask_tuning = None;
-    d.usage.acronis_options = sync_shared::acronis::ClientOptions::default();
+    d.usage.clients = sync_shared::remote::ClientSetup::production();
     configure(&d, &name, &autotask, &acronis, &customers).await?;
     let seeded_kib = peak_memory_kib().unwrap_or(0);
     println!(
