@@ -1473,8 +1473,17 @@ pub(crate) fn update_offering_items(shared: &Shared, ctx: &Ctx) -> Result<Reply,
                     .rev()
                     .find(|(c, _, _)| c == index)
                     .map_or(i.enabled, |(_, e, _)| *e);
+                // The vendor guide (scenario 3) shows public cloud storages enabled beside the
+                // Acronis storage and beside each other: the rule counts the other storages.
+                let public_cloud = i.infra_id.as_ref().is_some_and(|id| {
+                    state.infras.get(id).is_some_and(|infra| {
+                        crate::usage_names::PUBLIC_CLOUD_BACKENDS
+                            .contains(&infra.backend_type.as_str())
+                    })
+                });
                 i.tenant_id == tenant_id
                     && enabled
+                    && !public_cloud
                     && i.catalogue.item_type == "infra"
                     && i.catalogue.usage_name == "storage"
             })
