@@ -13,6 +13,7 @@ use sync_shared::apply::{ApplyMessage, ApplyOutcome};
 use sync_shared::plan::PlannedWrite;
 use sync_shared::remote::load_settings;
 
+use crate::deprovision::{self, Lifecycle};
 use crate::plan::{CustomerDesired, NewTenant, TenantTarget, describe_change, item_changes};
 use crate::provisioned::{self, ProvisionState, Provisioned};
 use crate::{ProvisioningContext, ProvisioningError};
@@ -23,14 +24,14 @@ const NAME_TAKEN: i64 = 1004;
 const RECORD_TRIES: u32 = 5;
 
 /// One apply, with the audit trail it leaves.
-struct Applier<'a> {
-    ctx: &'a ProvisioningContext,
-    message: &'a ApplyMessage<CustomerDesired>,
-    client: AcronisClient,
+pub(crate) struct Applier<'a> {
+    pub(crate) ctx: &'a ProvisioningContext,
+    pub(crate) message: &'a ApplyMessage<CustomerDesired>,
+    pub(crate) client: AcronisClient,
     writes: AtomicU64,
     /// The tenant this apply created, as the platform answered: no re-read, no user lookup.
     created_now: Option<sync_shared::acronis::Tenant>,
-    warnings: Vec<String>,
+    pub(crate) warnings: Vec<String>,
 }
 
 pub async fn apply_customer(
@@ -76,6 +77,9 @@ impl Applier<'_> {
                 (tenant_id, Some(record))
             }
         };
+        if desired.lifecycle == Some(Lifecycle::Delete) {
+            return deprovision::delete(self, &tenant_id).await;
+        }
         let tenant = match self.created_now.clone() {
             Some(tenant) => tenant,
             None => self.client.tenant(&tenant_id).await?,
@@ -120,7 +124,9 @@ impl Applier<'_> {
             )
             .await?;
         }
-        self.apply_items(&tenant_id).await
+        deprovision::before_items(self, &tenant).await?;
+        self.apply_items(&tenant_id).await?;
+        deprovision::after_items(self, &tenant).await
     }
 
     /// The recorded tenant, or a new one: recorded as `creating` before the create, looked up
@@ -372,7 +378,7 @@ impl Applier<'_> {
         }
     }
 
-    async fn audited(
+    pub(crate) async fn audited(
         &self,
         action: &str,
         object: &str,

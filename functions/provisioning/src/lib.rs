@@ -4,6 +4,7 @@
 //! brings the tenant to that state ([`apply`]) and audits every write (G3).
 
 pub mod apply;
+pub mod deprovision;
 pub mod plan;
 pub mod provisioned;
 pub mod snapshot;
@@ -98,6 +99,7 @@ pub async fn run_planner(
         .await?;
     let acronis = ctx.clients.acronis(worker, settings).await?;
     let provisioned = provisioned::load_all(&worker.store, integration_id).await?;
+    let deprovision_records = deprovision::load_all(&worker.store, integration_id).await?;
 
     let read_bundles = config.services.iter().any(|m| {
         matches!(
@@ -137,17 +139,26 @@ pub async fn run_planner(
     {
         snapshot::read_primary_contacts(&autotask, &mut at_snapshot, &to_create).await?;
     }
-    let planned = plan::plan(&PlanInput {
+    let plan_input = PlanInput {
         config: &config,
         provisioned: &provisioned,
         autotask: &at_snapshot,
         acronis: &ac_snapshot,
         now,
-    });
+    };
+    let mut planned = plan::plan(&plan_input);
+    // F20: day counters, disable and delete, over the plan (pure, like the plan).
+    let (deprovision_changes, deprovision_counts) = deprovision::plan_deprovisioning(
+        &mut planned,
+        &plan_input,
+        &deprovision_records,
+        &message.run_id(),
+    );
 
     // The plan is stored before anything is written remotely (G1).
     let created_at = Utc::now();
     let mut counts = planned.counts();
+    counts.extend(deprovision_counts);
     let to_apply: Vec<&plan::CustomerPlan> = planned
         .customers
         .iter()
@@ -180,6 +191,7 @@ pub async fn run_planner(
         })
         .collect();
     worker.store.put_plan(&header, &targets).await?;
+    deprovision::save_all(&worker.store, integration_id, &deprovision_changes).await?;
 
     let issues: Vec<CustomerIssue> = planned
         .customers

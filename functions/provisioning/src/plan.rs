@@ -182,6 +182,9 @@ pub struct CustomerDesired {
     /// The partner tenant new tenants go under (saves the applier a lookup per customer).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub partner_id: Option<String>,
+    /// Deprovisioning's step on the tenant itself (F20), if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lifecycle: Option<crate::deprovision::Lifecycle>,
 }
 
 /// The writes that bring `current` items to `desired`, as the applier will send them: only
@@ -657,11 +660,14 @@ pub fn plan(input: &PlanInput) -> Plan {
                     ));
                     continue;
                 };
-                if tenant.kind != "customer" {
+                // F22: a sub-partner is provisioned at its own level, like a customer.
+                let sub_partner =
+                    tenant.kind == "partner" && *tenant_id != input.acronis.partner_id;
+                if tenant.kind != "customer" && !sub_partner {
                     customers.push(error(
                         customer,
                         format!(
-                            "tenant {tenant_id} (\"{}\") is a {} tenant, not a customer tenant",
+                            "tenant {tenant_id} (\"{}\") is a {} tenant, not a customer or sub-partner tenant",
                             tenant.name, tenant.kind
                         ),
                     ));
@@ -783,6 +789,7 @@ pub fn plan(input: &PlanInput) -> Plan {
                 items,
                 switch_to_production,
                 partner_id: Some(input.acronis.partner_id.clone()).filter(|p| !p.is_empty()),
+                lifecycle: None,
             });
         }
         customers.push(customer);
