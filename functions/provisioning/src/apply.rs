@@ -125,8 +125,13 @@ impl Applier<'_> {
             .await?;
         }
         deprovision::before_items(self, &tenant).await?;
+        // F19: two-way sync's contract changes (Autotask), then the items; the agreed state is
+        // recorded only once everything succeeded.
+        let contract_writes = crate::contract_lines::apply(self.ctx, self.message).await?;
+        self.writes.fetch_add(contract_writes, Ordering::Relaxed);
         self.apply_items(&tenant_id).await?;
-        deprovision::after_items(self, &tenant).await
+        deprovision::after_items(self, &tenant).await?;
+        crate::contract_lines::record_agreed(self.ctx, self.message).await
     }
 
     /// The recorded tenant, or a new one: recorded as `creating` before the create, looked up

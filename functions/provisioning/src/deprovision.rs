@@ -588,6 +588,7 @@ pub fn plan_deprovisioning(
             switch_to_production: false,
             partner_id: Some(input.acronis.partner_id.clone()).filter(|p| !p.is_empty()),
             lifecycle: None,
+            two_way: None,
         });
         desired.items = items;
         desired.lifecycle = decision.lifecycle;

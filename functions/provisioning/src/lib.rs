@@ -3,11 +3,15 @@
 //! (G1) and sends one apply message per customer that must change; an applier per customer
 //! brings the tenant to that state ([`apply`]) and audits every write (G3).
 
+pub mod agreed;
 pub mod apply;
+pub mod contract_lines;
 pub mod deprovision;
 pub mod plan;
 pub mod provisioned;
+pub mod public_cloud;
 pub mod snapshot;
+pub mod two_way;
 
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 
@@ -111,7 +115,22 @@ pub async fn run_planner(
         snapshot::read_autotask(&autotask, day, read_bundles),
         snapshot::read_acronis(&acronis),
     )?;
-    let (services, bundles) = plan::mapped_products(&config, &at_snapshot);
+    let (mut services, bundles) = plan::mapped_products(&config, &at_snapshot);
+    // F19: two-way sync reads the public cloud vendors' lines too (in the same queries) and
+    // the agreed states (one table query).
+    let two_way_on = settings.features.two_way_sync;
+    let agreed = if two_way_on {
+        services.extend(
+            public_cloud::vendor_services(&config, &at_snapshot)
+                .values()
+                .map(|(_, id)| *id),
+        );
+        services.sort_unstable();
+        services.dedup();
+        agreed::load_all(&worker.store, integration_id).await?
+    } else {
+        Default::default()
+    };
     snapshot::read_units(&autotask, &mut at_snapshot, day, &services, &bundles).await?;
     let contract_companies: std::collections::HashMap<i64, i64> = at_snapshot
         .contracts
@@ -147,6 +166,16 @@ pub async fn run_planner(
         now,
     };
     let mut planned = plan::plan(&plan_input);
+    let two_way_outcome = two_way::merge(
+        &two_way::TwoWayInput {
+            config: &config,
+            autotask: &at_snapshot,
+            acronis: &ac_snapshot,
+            agreed: &agreed,
+            day,
+        },
+        &mut planned,
+    );
     // F20: day counters, disable and delete, over the plan (pure, like the plan).
     let (deprovision_changes, deprovision_counts) = deprovision::plan_deprovisioning(
         &mut planned,
@@ -159,6 +188,9 @@ pub async fn run_planner(
     let created_at = Utc::now();
     let mut counts = planned.counts();
     counts.extend(deprovision_counts);
+    if two_way_on {
+        counts.extend(two_way_outcome.counts().map(|(k, v)| (k.to_string(), v)));
+    }
     let to_apply: Vec<&plan::CustomerPlan> = planned
         .customers
         .iter()
@@ -192,6 +224,15 @@ pub async fn run_planner(
         .collect();
     worker.store.put_plan(&header, &targets).await?;
     deprovision::save_all(&worker.store, integration_id, &deprovision_changes).await?;
+    if !settings.dry_run {
+        agreed::save_all(
+            &worker.store,
+            integration_id,
+            &two_way_outcome.remember,
+            &message.run_id(),
+        )
+        .await?;
+    }
 
     let issues: Vec<CustomerIssue> = planned
         .customers

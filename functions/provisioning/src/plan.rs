@@ -85,6 +85,8 @@ pub struct AcronisSnapshot {
     pub items: HashMap<String, Vec<OfferingItem>>,
     /// Storages the partner offers (`/tenants/{partner}/infra`).
     pub infra_ids: Vec<String>,
+    /// Their `backend_type` by infra id (public cloud storages: [`crate::public_cloud`]).
+    pub infra_backends: HashMap<String, String>,
 }
 
 impl AcronisSnapshot {
@@ -185,6 +187,9 @@ pub struct CustomerDesired {
     /// Deprovisioning's step on the tenant itself (F20), if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub lifecycle: Option<crate::deprovision::Lifecycle>,
+    /// Two-way sync's contract changes and the agreed state to record (F19, H).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub two_way: Option<crate::two_way::TwoWayDesired>,
 }
 
 /// The writes that bring `current` items to `desired`, as the applier will send them: only
@@ -710,6 +715,11 @@ pub fn plan(input: &PlanInput) -> Plan {
                 }
             }
         };
+        // Public cloud storages are never provisioned (F13, the guide's scenario 3).
+        let current_items = crate::public_cloud::without_public_cloud_storages(
+            current_items,
+            &input.acronis.infra_backends,
+        );
         // F18: the same item in a PAYG and a prepaid contract is an error, not a guess.
         let mixed: Vec<&str> = mappings
             .iter()
@@ -790,6 +800,7 @@ pub fn plan(input: &PlanInput) -> Plan {
                 switch_to_production,
                 partner_id: Some(input.acronis.partner_id.clone()).filter(|p| !p.is_empty()),
                 lifecycle: None,
+                two_way: None,
             });
         }
         customers.push(customer);

@@ -234,10 +234,13 @@ pub async fn read_acronis(client: &AcronisClient) -> Result<AcronisSnapshot, Pro
             by_tenant.entry(tenant).or_default().push(item);
         }
     }
+    // Which storages are public clouds (never provisioned; F13, F19): one call per 100.
+    let infra_backends = client.infra_backend_types(&infra_ids).await?;
     Ok(AcronisSnapshot {
         tenants: tenants.into_iter().map(|t| (t.id.clone(), t)).collect(),
         items: by_tenant,
         infra_ids,
+        infra_backends,
         partner_id,
     })
 }

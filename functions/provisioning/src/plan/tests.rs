@@ -141,6 +141,7 @@ impl Fixture {
             tenants: HashMap::from([(TENANT.to_string(), tenant(TENANT, "Contoso", false))]),
             items: HashMap::from([(TENANT.to_string(), items)]),
             infra_ids: vec![STORAGE_A.into(), STORAGE_B.into()],
+            infra_backends: HashMap::new(),
         };
         Fixture {
             config,
