@@ -6,6 +6,7 @@
 
 pub mod apply;
 pub mod plan;
+pub mod subtree;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
@@ -161,7 +162,7 @@ pub async fn run_planner(
         .filter(|t| t.kind == "customer")
         .map(|t| t.id.clone())
         .collect();
-    let usages: HashMap<String, Vec<Usage>> = acronis
+    let mut usages: HashMap<String, Vec<Usage>> = acronis
         .usages(&customers)
         .await?
         .into_iter()
@@ -181,6 +182,17 @@ pub async fn run_planner(
         .collect();
 
     let mapped = mapped_tenants(worker, &config).await?;
+    // F22: a mapped sub-partner is billed for its subtree's customers (read above, in bulk).
+    let aggregated = subtree::aggregated_customers(
+        &tenants,
+        &mapped.values().map(String::as_str).collect(),
+        &partner,
+    );
+    for (sub_partner, members) in &aggregated {
+        let rows = subtree::aggregate(members.iter().filter_map(|m| usages.get(m)).flatten());
+        usages.insert(sub_partner.clone(), rows);
+    }
+    let aggregated_members: HashSet<&String> = aggregated.values().flatten().collect();
     let quantities_of = |tenant: &str| {
         plan::quantities(
             usages.get(tenant).map(Vec::as_slice).unwrap_or_default(),
@@ -320,7 +332,7 @@ pub async fn run_planner(
     // G2: tenants with usage that no company maps.
     let mapped_tenant_ids: HashSet<&String> = mapped.values().collect();
     for tenant in &customers {
-        if mapped_tenant_ids.contains(tenant) {
+        if mapped_tenant_ids.contains(tenant) || aggregated_members.contains(tenant) {
             continue;
         }
         let rows: Vec<ReconRow> = quantities_of(tenant)
