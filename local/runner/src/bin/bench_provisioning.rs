@@ -24,7 +24,11 @@
 //! the wall-time and call targets are printed as met or NOT met.
 //!
 //!     scripts/local-stack.sh start && set -a && . .local/stack.env && set +a
-//!     cargo run --release -p local-runner --bin bench_provisioning [-- N]
+//!     cargo run --release -p local-runner --bin bench_provisioning [-- N] [--two-way]
+//!
+//! `--two-way` turns two-way sync on (F19) with a public cloud vendor mapped: the steady
+//! cycle then also reads the vendor's lines (in the same unit queries), the storages' backend
+//! types and the agreed states, and must still write nothing.
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
@@ -85,7 +89,8 @@ fn slot(minute: u32) -> DateTime<Utc> {
 
 #[tokio::main]
 async fn main() -> Result<()> {
-    let customers: usize = match std::env::args().nth(1) {
+    let two_way = std::env::args().any(|a| a == "--two-way");
+    let customers: usize = match std::env::args().skip(1).find(|a| !a.starts_with("--")) {
         Some(n) => n.parse().context("N must be a whole number")?,
         None => 1000,
     };
@@ -116,7 +121,7 @@ async fn main() -> Result<()> {
     let mut d = LocalDeployment::create(clients.clone(), &name, "acronis-autotask-sync/").await?;
     // Production client timings (no faults are injected, so only pacing could differ).
     d.provisioning.clients = sync_shared::remote::ClientSetup::production();
-    configure(&d, &autotask, &acronis, &service_ids).await?;
+    configure(&d, &autotask, &acronis, &service_ids, two_way).await?;
     let seeded_kib = peak_memory_kib().unwrap_or(0);
     println!(
         "seeded {customers} companies (contact, prepaid contract, 5 mapped services each) and deployment {name} in {:.1} s",
@@ -483,11 +488,34 @@ async fn configure(
     autotask: &AutotaskSim,
     acronis: &AcronisSim,
     service_ids: &[i64],
+    two_way: bool,
 ) -> Result<()> {
     // The integration is named after the deployment, so its secrets are its own on a shared
     // Secrets Manager.
     let integration = d.store.table();
     let pk = format!("INTEGRATION#{integration}");
+    let features = if two_way {
+        let (azure, billing_code) = autotask
+            .with_db(|db| {
+                let billing_code = db
+                    .rows("BillingCodes")
+                    .iter()
+                    .find_map(|b| b["id"].as_i64())
+                    .unwrap_or_default();
+                db.insert(
+                    "Services",
+                    json!({"name": "Bench Azure Storage", "periodType": 1, "unitPrice": 5.0,
+                        "billingCodeID": billing_code, "isActive": true}),
+                )
+                .map(|id| (id, billing_code))
+            })
+            .map_err(|e| anyhow!("the Azure service: {e:?}"))?;
+        d.put_json_item(json!({"pk": pk, "sk": "SERVICE#PUBLIC_CLOUD#azure", "service": azure}))
+            .await?;
+        json!({"billing": true, "two_way_sync": true, "default_allocation_code": billing_code})
+    } else {
+        json!({"billing": true})
+    };
     d.put_json_item(json!({
         "pk": pk,
         "sk": "SETTINGS",
@@ -495,7 +523,7 @@ async fn configure(
         "autotask_secret_name": format!("acronis-autotask-sync/{integration}/autotask"),
         "acronis_secret_name": format!("acronis-autotask-sync/{integration}/acronis"),
         "autotask_zone_lookup_url": autotask.zone_lookup_url(),
-        "features": {"billing": true},
+        "features": features,
         "provisioning": {"create_accounts_based_on": "company_primary_contact",
             "auto_create_customers": true, "two_factor_auth": true, "provision_as": "production"},
         "default_storage_infra_id": ACRONIS_STORAGE,
