@@ -154,9 +154,29 @@ fn args(parts: &[Vec<String>], rest: &[&str]) -> Vec<String> {
         .collect()
 }
 
+/// `local-run` with `args`, on a thread with a main thread's stack as the binary has (the
+/// planner and the applier run side by side, and their futures are large in debug builds); the
+/// test's runtime keeps serving the simulators meanwhile.
 async fn run(args: Vec<String>) -> RunSummary {
-    run_cli(args.clone())
+    let (send, receive) = tokio::sync::oneshot::channel();
+    let cli_args = args.clone();
+    // The test's log capture goes along.
+    let logs = tracing::dispatcher::get_default(|dispatch| dispatch.clone());
+    std::thread::Builder::new()
+        .stack_size(8 << 20)
+        .spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("runtime");
+            let summary =
+                tracing::dispatcher::with_default(&logs, || runtime.block_on(run_cli(cli_args)));
+            let _ = send.send(summary);
+        })
+        .expect("local-run thread");
+    receive
         .await
+        .expect("local-run thread ended")
         .unwrap_or_else(|e| panic!("local-run {}: {e:#}", args.join(" ")))
         .expect("not --help")
 }

@@ -267,13 +267,13 @@ impl World {
     /// One schedule tick of `job` at `at`, then every queue drained, as `local-run` does.
     pub async fn cycle_job(&self, job: Job, at: DateTime<Utc>) -> (usize, usize) {
         self.d.tick(job, at).await.expect("tick");
-        let planned = self.d.drain(job, 100).await.expect("drain planner");
-        let applied = self
+        let drained = self
             .d
-            .drain_apply(job, 10, 1000)
+            .drain_planned(job, 100, local_runner::APPLY_MAX_CONCURRENCY, 1000)
             .await
-            .expect("drain applier");
-        (planned.messages_received, applied.messages_received)
+            .expect("drain planner and applier");
+        let applied = drained.apply.map_or(0, |a| a.messages_received);
+        (drained.planner.messages_received, applied)
     }
 
     /// setup (records the zone, creates the PAYG field) and then provisioning.

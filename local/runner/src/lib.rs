@@ -19,7 +19,10 @@ use aws_sdk_dynamodb::types::{
     AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection,
     ProjectionType, ScalarAttributeType,
 };
-use aws_sdk_sqs::types::{MessageSystemAttributeName, QueueAttributeName};
+use aws_sdk_sqs::types::{
+    ChangeMessageVisibilityBatchRequestEntry, DeleteMessageBatchRequestEntry,
+    MessageSystemAttributeName, QueueAttributeName,
+};
 use chrono::{DateTime, DurationRound, TimeDelta, Utc};
 use scheduler::{FanOutSummary, JobQueues, ScheduleInput, Scheduler};
 use serde::Deserialize;
@@ -56,6 +59,19 @@ pub struct LocalDeployment {
     /// What `create` or `open_or_create` created (the table's and queues' names); empty when
     /// everything was there already.
     pub created: Vec<String>,
+}
+
+/// How often an idle apply poller looks at the apply queue again while the planner still runs
+/// (Lambda's pollers long-poll; moto answers a long poll only when it times out).
+const PLANNING_POLL: Duration = Duration::from_millis(50);
+
+/// What `drain_planned` did: the planner's drain, how long it took from the start, and the
+/// applier's drain (`None` for a job without apply queue).
+#[derive(Debug, Clone)]
+pub struct PlannedDrain {
+    pub planner: DrainSummary,
+    pub planner_time: Duration,
+    pub apply: Option<DrainSummary>,
 }
 
 /// What one drain of a queue did.
@@ -269,31 +285,59 @@ impl LocalDeployment {
             .iter()
             .map(|f| f.item_identifier.as_str())
             .collect();
-        let (mut deleted, mut retried) = (0, 0);
-        for message in batch {
+        // One batch call each way (at most 10 entries, the receive's limit), as the event-source
+        // mapping settles a batch.
+        let mut to_delete = Vec::new();
+        let mut to_retry = Vec::new();
+        for (n, message) in batch.iter().enumerate() {
             let id = message.message_id.as_deref().unwrap_or_default();
             let receipt = message.receipt_handle.as_deref().unwrap_or_default();
             if failed.contains(id) {
-                self.clients
-                    .sqs
-                    .change_message_visibility()
-                    .queue_url(queue)
-                    .receipt_handle(receipt)
-                    .visibility_timeout(0)
-                    .send()
-                    .await
-                    .context("ChangeMessageVisibility")?;
-                retried += 1;
+                to_retry.push(
+                    ChangeMessageVisibilityBatchRequestEntry::builder()
+                        .id(n.to_string())
+                        .receipt_handle(receipt)
+                        .visibility_timeout(0)
+                        .build()
+                        .context("ChangeMessageVisibilityBatch entry")?,
+                );
             } else {
-                self.clients
-                    .sqs
-                    .delete_message()
-                    .queue_url(queue)
-                    .receipt_handle(receipt)
-                    .send()
-                    .await
-                    .context("DeleteMessage")?;
-                deleted += 1;
+                to_delete.push(
+                    DeleteMessageBatchRequestEntry::builder()
+                        .id(n.to_string())
+                        .receipt_handle(receipt)
+                        .build()
+                        .context("DeleteMessageBatch entry")?,
+                );
+            }
+        }
+        let (deleted, retried) = (to_delete.len(), to_retry.len());
+        if !to_retry.is_empty() {
+            let output = self
+                .clients
+                .sqs
+                .change_message_visibility_batch()
+                .queue_url(queue)
+                .set_entries(Some(to_retry))
+                .send()
+                .await
+                .context("ChangeMessageVisibilityBatch")?;
+            if let Some(failure) = output.failed().first() {
+                bail!("ChangeMessageVisibilityBatch refused an entry: {failure:?}");
+            }
+        }
+        if !to_delete.is_empty() {
+            let output = self
+                .clients
+                .sqs
+                .delete_message_batch()
+                .queue_url(queue)
+                .set_entries(Some(to_delete))
+                .send()
+                .await
+                .context("DeleteMessageBatch")?;
+            if let Some(failure) = output.failed().first() {
+                bail!("DeleteMessageBatch refused an entry: {failure:?}");
             }
         }
         Ok((deleted, retried))
@@ -333,6 +377,72 @@ impl LocalDeployment {
         concurrency: usize,
         max_invocations: usize,
     ) -> Result<DrainSummary> {
+        let planning = std::sync::atomic::AtomicBool::new(false);
+        self.drain_apply_while(
+            job,
+            concurrency,
+            max_invocations,
+            &planning,
+            &tokio::sync::Notify::new(),
+        )
+        .await
+    }
+
+    /// Runs `job`'s planner and its applier at the same time, as Lambda does: the apply
+    /// event-source mapping polls while the planner is still sending, so the first customers are
+    /// applied before the last are planned and the apply queue never holds the whole plan. The
+    /// appliers stop once the planner's queue is drained and the apply queue is empty.
+    pub async fn drain_planned(
+        &self,
+        job: Job,
+        max_invocations: usize,
+        apply_concurrency: usize,
+        max_apply_invocations: usize,
+    ) -> Result<PlannedDrain> {
+        let started = std::time::Instant::now();
+        if !self.apply_queues.contains_key(&job) {
+            let planner = self.drain(job, max_invocations).await?;
+            return Ok(PlannedDrain {
+                planner,
+                planner_time: started.elapsed(),
+                apply: None,
+            });
+        }
+        let planning = std::sync::atomic::AtomicBool::new(true);
+        let planner_stopped = tokio::sync::Notify::new();
+        // Boxed: the handlers' futures are large, and two side by side overflow a test thread's stack.
+        let planner = Box::pin(async {
+            let drained = self.drain(job, max_invocations).await;
+            let elapsed = started.elapsed();
+            planning.store(false, Ordering::SeqCst);
+            planner_stopped.notify_waiters();
+            (drained, elapsed)
+        });
+        let applier = Box::pin(self.drain_apply_while(
+            job,
+            apply_concurrency,
+            max_apply_invocations,
+            &planning,
+            &planner_stopped,
+        ));
+        let ((planner, planner_time), apply) = futures::join!(planner, applier);
+        Ok(PlannedDrain {
+            planner: planner?,
+            planner_time,
+            apply: Some(apply?),
+        })
+    }
+
+    /// `drain_apply`, not stopping at an empty apply queue while `planning` is set (the planner
+    /// may still send); `planner_stopped` is notified when it is cleared.
+    async fn drain_apply_while(
+        &self,
+        job: Job,
+        concurrency: usize,
+        max_invocations: usize,
+        planning: &std::sync::atomic::AtomicBool,
+        planner_stopped: &tokio::sync::Notify,
+    ) -> Result<DrainSummary> {
         if !self.apply_queues.contains_key(&job) {
             return Ok(DrainSummary::default());
         }
@@ -344,12 +454,19 @@ impl LocalDeployment {
         // Woken when a batch is settled (its failed messages are visible again) or a poller stops.
         let changed = tokio::sync::Notify::new();
         let queue_turn = tokio::sync::Mutex::new(());
+        // While the planner runs and nothing is in flight, one poller (the scout) looks at the
+        // queue every PLANNING_POLL; the others wait until a poller receives or settles a batch,
+        // so an idle queue costs moto one receive per poll, not one per poller.
+        let scouting = std::sync::atomic::AtomicBool::new(false);
         let poller = || async {
             let mut summary = DrainSummary::default();
             loop {
                 let woken = changed.notified();
                 tokio::pin!(woken);
                 woken.as_mut().enable();
+                let stopped = planner_stopped.notified();
+                tokio::pin!(stopped);
+                stopped.as_mut().enable();
                 in_flight.fetch_add(1, Ordering::SeqCst);
                 let received = if invocations.load(Ordering::SeqCst) >= max_invocations {
                     capped.store(true, Ordering::SeqCst);
@@ -362,15 +479,29 @@ impl LocalDeployment {
                     Ok(batch) if !batch.is_empty() => batch,
                     other => {
                         let others = in_flight.fetch_sub(1, Ordering::SeqCst) - 1;
-                        if others == 0 {
+                        let planner_running = planning.load(Ordering::SeqCst);
+                        if others == 0 && !planner_running {
                             changed.notify_waiters();
                             return other.map(|_| summary);
                         }
                         other?;
-                        woken.await;
+                        if others == 0 && !scouting.swap(true, Ordering::SeqCst) {
+                            tokio::select! {
+                                _ = &mut stopped => {}
+                                _ = tokio::time::sleep(PLANNING_POLL) => {}
+                            }
+                            scouting.store(false, Ordering::SeqCst);
+                        } else {
+                            tokio::select! {
+                                _ = &mut woken => {}
+                                _ = &mut stopped => {}
+                            }
+                        }
                         continue;
                     }
                 };
+                // Others may find messages of other groups behind this batch.
+                changed.notify_waiters();
                 invocations.fetch_add(1, Ordering::SeqCst);
                 let response = self.invoke_apply(job, batch.clone()).await;
                 let settled = {
@@ -1246,16 +1377,16 @@ async fn run_deployment(
     let mut jobs = Vec::new();
     for &job in &options.jobs {
         let fan_out = deployment.tick(job, slot).await?;
-        let drained = deployment.drain(job, 1000).await?;
-        let apply = if deployment.apply_queues.contains_key(&job) {
-            Some(ApplyRun {
-                drained: deployment
-                    .drain_apply(job, APPLY_MAX_CONCURRENCY, 10_000)
-                    .await?,
+        let planned = deployment
+            .drain_planned(job, 1000, APPLY_MAX_CONCURRENCY, 10_000)
+            .await?;
+        let drained = planned.planner;
+        let apply = match planned.apply {
+            Some(drained) => Some(ApplyRun {
+                drained,
                 dead_letters: deployment.apply_dead_letters(job).await?,
-            })
-        } else {
-            None
+            }),
+            None => None,
         };
         let run = JobRun {
             job,
