@@ -526,3 +526,81 @@ fn dry_run_with_two_way_on_writes_nothing_and_plans_the_contract_changes() {
         );
     });
 }
+
+#[test]
+fn contract_changes_are_applied_three_at_most_at_once_and_an_older_message_never_undoes_a_newer() {
+    on_big_stack(|| async {
+        let w = two_way_world("tw-groups").await;
+        w.cycle(slot(25, 8)).await;
+
+        // Servers turned on in Acronis: the planner's message carries a contract change, so it
+        // goes to one of the integration's 3 Autotask groups (G5), not to one of its 50.
+        set_item(&w, "pw_base_servers", None, Some(Some(4)));
+        w.d.tick(Job::Provisioning, slot(25, 9))
+            .await
+            .expect("tick");
+        w.d.drain(Job::Provisioning, 10).await.expect("planner");
+        let batch =
+            w.d.receive_apply_batch(Job::Provisioning)
+                .await
+                .expect("receive");
+        assert_eq!(batch.len(), 1, "one customer changed");
+        let autotask_groups: Vec<String> = (0..sync_shared::job::AUTOTASK_WRITE_GROUPS)
+            .map(|n| format!("{}#{n}", w.integration))
+            .collect();
+        let group = batch[0].attributes.get("MessageGroupId").cloned();
+        assert!(
+            group.as_ref().is_some_and(|g| autotask_groups.contains(g)),
+            "{group:?} is not among {autotask_groups:?}"
+        );
+        let hour_9 = batch[0].body.clone().expect("body");
+        let mut retry = aws_lambda_events::event::sqs::SqsBatchResponse::default();
+        retry.batch_item_failures.push({
+            let mut failure = aws_lambda_events::event::sqs::BatchItemFailure::default();
+            failure.item_identifier = batch[0].message_id.clone().expect("id");
+            failure
+        });
+        w.d.settle_apply_batch(Job::Provisioning, &batch, &retry)
+            .await
+            .expect("visible again");
+        w.d.drain_apply(Job::Provisioning, 10, 100)
+            .await
+            .expect("applier");
+        assert_eq!(contract_services(&w, CONTRACT)[&SVC_SERVERS], (1, 4));
+
+        // The next run removes them again; then the hour-9 message comes back (a retry that
+        // lost its place): it is dropped, and the service stays off the contract.
+        set_item(&w, "pw_base_servers", None, None);
+        provisioning(&w, 10).await;
+        assert_eq!(present(&w).get(&SVC_SERVERS), None);
+        w.reset_logs();
+        let other_group = (0..50)
+            .map(|n| format!("{}#{n}", w.integration))
+            .find(|g| !autotask_groups.contains(g))
+            .expect("a group");
+        w.d.clients
+            .sqs
+            .send_message()
+            .queue_url(w.d.apply_queue_url(Job::Provisioning).expect("queue"))
+            .message_body(hour_9)
+            .message_group_id(other_group)
+            .message_deduplication_id("hour-9-again")
+            .send()
+            .await
+            .expect("send");
+        let applied =
+            w.d.drain_apply(Job::Provisioning, 10, 100)
+                .await
+                .expect("applier");
+        assert_eq!(applied.messages_deleted, 1);
+        assert_eq!(w.remote_writes(), (0, 0), "the older message wrote nothing");
+        assert_eq!(present(&w).get(&SVC_SERVERS), None);
+        let status = w.status().await;
+        assert!(
+            serde_json::to_string(&status)
+                .expect("status")
+                .contains("arrived after provisioning#2026-11-25T10:00:00Z had been applied"),
+            "{status:?}"
+        );
+    });
+}

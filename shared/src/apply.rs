@@ -3,9 +3,12 @@
 //! remote side to it. Appliers are convergent (they re-read before they write), so a message
 //! delivered twice changes nothing the second time.
 //!
-//! Message groups: a target's messages always share one group (`<integration>#<n>`, n from a
-//! hash of the target), so they stay in order, and an integration's messages spread over
-//! `Job::apply_groups` groups, which bounds how many of its applies run at once.
+//! Message groups: a target's messages share one group (`<integration>#<n>`, n from a hash of
+//! the target), so they stay in order, and an integration's messages spread over
+//! `Job::apply_groups` groups, which bounds how many of its applies run at once. A job whose
+//! applies only sometimes write to Autotask sends those among the first
+//! `AUTOTASK_WRITE_GROUPS` groups; such a target's messages can then sit in two groups, and its
+//! applier drops a message older than the last one it applied.
 
 use std::collections::BTreeMap;
 use std::future::Future;
@@ -62,18 +65,28 @@ impl<T> ApplyMessage<T> {
     }
 
     pub fn group_id(&self) -> String {
+        self.group_id_among(self.job.apply_groups())
+    }
+
+    /// The target's group among the integration's first `groups` groups.
+    pub fn group_id_among(&self, groups: u32) -> String {
         let digest = Sha256::digest(self.target.as_bytes());
-        let n = u32::from_be_bytes([digest[0], digest[1], digest[2], digest[3]])
-            % self.job.apply_groups();
+        let n = u32::from_be_bytes([digest[0], digest[1], digest[2], digest[3]]) % groups.max(1);
         format!("{}#{n}", self.integration_id)
     }
 }
 
 impl<T: Serialize> ApplyMessage<T> {
     pub fn to_fifo(&self) -> Result<FifoMessage, QueueError> {
+        self.to_fifo_among(self.job.apply_groups())
+    }
+
+    /// The message in the target's group among the integration's first `groups` groups (an
+    /// apply that writes to Autotask: [`crate::job::AUTOTASK_WRITE_GROUPS`]).
+    pub fn to_fifo_among(&self, groups: u32) -> Result<FifoMessage, QueueError> {
         Ok(FifoMessage {
             body: serde_json::to_string(self).map_err(|e| QueueError::Encode(e.to_string()))?,
-            group_id: self.group_id(),
+            group_id: self.group_id_among(groups),
             deduplication_id: deduplication_id(&format!(
                 "{}:{}:{}:{}",
                 self.integration_id,

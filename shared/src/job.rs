@@ -51,17 +51,22 @@ impl Job {
     }
 
     /// Message groups per integration on the apply queue. Applies that write to Autotask use
-    /// three, as Autotask allows 3 concurrent calls per endpoint per integration (G5).
-    /// Provisioning applies write only to Acronis (about 9 calls per new customer): 50 groups
-    /// let the 10 concurrent batches of 10 messages each hold distinct groups, so up to 50
-    /// customers are applied at once (a first provisioning of 1,000 within minutes).
+    /// [`AUTOTASK_WRITE_GROUPS`]. Provisioning applies write to Acronis (about 9 calls per new
+    /// customer): 50 groups let the 10 concurrent batches of 10 messages each hold distinct
+    /// groups, so up to 50 customers are applied at once (a first provisioning of 1,000 within
+    /// minutes); its messages that also write to Autotask (two-way sync's contract changes) go to
+    /// the first [`AUTOTASK_WRITE_GROUPS`] groups instead.
     pub fn apply_groups(self) -> u32 {
         match self {
             Job::Provisioning => 50,
-            Job::Setup | Job::Tickets | Job::Usage => 3,
+            Job::Setup | Job::Tickets | Job::Usage => AUTOTASK_WRITE_GROUPS,
         }
     }
 }
+
+/// Message groups per integration for apply messages that write to Autotask: a group's messages
+/// run one at a time, and Autotask allows 3 concurrent calls per endpoint per integration (G5).
+pub const AUTOTASK_WRITE_GROUPS: u32 = 3;
 
 impl std::fmt::Display for Job {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {

@@ -77,6 +77,20 @@ fn to_item(
     Ok(item)
 }
 
+/// The run that last recorded one customer's agreed state (`None`: never recorded).
+pub async fn recorded_by(
+    store: &Store,
+    integration_id: &str,
+    company_id: i64,
+) -> Result<Option<String>, StoreError> {
+    let pk = integration_pk(integration_id);
+    let sk = agreed_sk(company_id);
+    Ok(store
+        .get_item(&pk, &sk)
+        .await?
+        .and_then(|item| string_attr(&item, "run_id").map(str::to_string)))
+}
+
 /// Records one customer's agreed state.
 pub async fn save(
     store: &Store,

@@ -48,6 +48,15 @@ pub async fn apply_customer(
         // Switched to dry run after the plan: make no write.
         return Ok(ApplyOutcome::default());
     }
+    if let Some(newer) = superseded_by(ctx, message).await? {
+        return Ok(ApplyOutcome {
+            writes: 0,
+            warnings: vec![format!(
+                "an apply message of {} arrived after {newer} had been applied: dropped",
+                message.run_id()
+            )],
+        });
+    }
     let client = ctx.clients.acronis(&ctx.worker, &settings).await?;
     let mut applier = Applier {
         ctx,
@@ -62,6 +71,25 @@ pub async fn apply_customer(
         writes: applier.writes.load(Ordering::Relaxed),
         warnings: applier.warnings,
     })
+}
+
+/// A two-way customer's messages go to an Autotask group when they carry contract changes and
+/// to its own group otherwise, so an older run's message (one that was retried) can arrive after
+/// a newer one was applied: the newer run's recorded agreed state names it, and the old message
+/// must not undo it. Run ids of one job sort by their slot.
+async fn superseded_by(
+    ctx: &ProvisioningContext,
+    message: &ApplyMessage<CustomerDesired>,
+) -> Result<Option<String>, ProvisioningError> {
+    if message.desired.two_way.is_none() {
+        return Ok(None);
+    }
+    let Ok(company_id) = message.target.parse::<i64>() else {
+        return Ok(None);
+    };
+    let recorded =
+        crate::agreed::recorded_by(&ctx.worker.store, &message.integration_id, company_id).await?;
+    Ok(recorded.filter(|run| *run > message.run_id()))
 }
 
 impl Applier<'_> {

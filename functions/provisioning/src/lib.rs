@@ -274,7 +274,14 @@ pub async fn run_planner(
                     desired: c.desired.clone()?,
                 })
             })
-            .map(|m| m.to_fifo())
+            .map(|m| {
+                // Contract changes write to Autotask: at most 3 such applies at once (G5).
+                if m.desired.writes_autotask() {
+                    m.to_fifo_among(sync_shared::job::AUTOTASK_WRITE_GROUPS)
+                } else {
+                    m.to_fifo()
+                }
+            })
             .collect::<Result<Vec<_>, _>>()?;
         send_fifo(&ctx.sqs, &ctx.apply_queue_url, &messages).await?;
         sent = messages.len();

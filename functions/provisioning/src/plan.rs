@@ -192,6 +192,13 @@ pub struct CustomerDesired {
     pub two_way: Option<crate::two_way::TwoWayDesired>,
 }
 
+impl CustomerDesired {
+    /// Whether applying it writes to Autotask (two-way sync's contract changes).
+    pub fn writes_autotask(&self) -> bool {
+        self.two_way.as_ref().is_some_and(|t| !t.changes.is_empty())
+    }
+}
+
 /// The writes that bring `current` items to `desired`, as the applier will send them: only
 /// items that differ. Planner and applier use this one function, so a dry run lists exactly
 /// what a real run writes.
