@@ -266,10 +266,11 @@ async fn offering_item_rules() {
             .all(|i| i["edition"] == "standard" || i["edition"].is_null())
     );
     let app = acronis_sim::model::CYBER_PROTECTION_APP_ID;
-    // A second storage is refused for a customer.
-    let (status, error) = call(&sim, &token, "PUT", &path, Some(json!({"offering_items": [
+    // A public cloud storage may be enabled beside the customer's storage (the guide's storage
+    // scenario 3; a second storage of any other kind is refused: tests/public_cloud_storages.rs).
+    let (status, body) = call(&sim, &token, "PUT", &path, Some(json!({"offering_items": [
         {"application_id": app, "name": "pw_base_storage", "infra_id": AZURE_STORAGE, "status": 1}]}))).await;
-    assert_eq!(status, 400, "{error}");
+    assert_eq!(status, 200, "{body}");
     // Turning off an item with usage fails with check_usage.
     let (status, _) = call(
         &sim,
