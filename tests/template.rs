@@ -1,7 +1,7 @@
 //! `template.yaml` follows AWS's advice for SQS-driven functions and least privilege, and declares
 //! the table the code expects.
 
-use e2e::{referenced_resource, template, template_problems};
+use e2e::{referenced_resource, root, template, template_problems};
 use serde_yaml::Value;
 use sync_shared::Job;
 use sync_shared::store::schema;
@@ -300,4 +300,149 @@ fn every_schedule_rate_is_a_template_parameter() {
             "{parameter}'s default {default} is a schedule expression"
         );
     }
+}
+
+/// The `--env-vars` file `scripts/local-stack.sh` writes for `sam local invoke`
+/// (`write_sam_env`'s JSON, its shell variables replaced by placeholders): `Parameters` (every
+/// function) and one object per function.
+fn sam_env_file() -> serde_json::Map<String, serde_json::Value> {
+    let script = std::fs::read_to_string(root().join("scripts/local-stack.sh")).expect("script");
+    let function = script
+        .split_once("write_sam_env() {")
+        .map(|(_, rest)| rest)
+        .expect("local-stack.sh defines write_sam_env");
+    let body = function
+        .split_once("<<JSON\n")
+        .and_then(|(_, rest)| rest.split_once("\nJSON\n"))
+        .map(|(json, _)| json)
+        .expect("write_sam_env writes a <<JSON here-document");
+    // `$name` and `${name}` → `x`.
+    let mut json = String::new();
+    let mut chars = body.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c != '$' {
+            json.push(c);
+            continue;
+        }
+        if chars.peek() == Some(&'{') {
+            for c in chars.by_ref() {
+                if c == '}' {
+                    break;
+                }
+            }
+        } else {
+            while chars
+                .peek()
+                .is_some_and(|c| c.is_ascii_alphanumeric() || *c == '_')
+            {
+                chars.next();
+            }
+        }
+        json.push('x');
+    }
+    match serde_json::from_str(&json) {
+        Ok(serde_json::Value::Object(file)) => file,
+        other => panic!("write_sam_env's file is not a JSON object: {other:?}\n{json}"),
+    }
+}
+
+/// `(function, variable)` of every variable of the SAM env file that `template` does not declare
+/// for a function it targets (SAM drops those); an unknown function counts too.
+fn undeclared_sam_variables(
+    template: &Value,
+    file: &serde_json::Map<String, serde_json::Value>,
+) -> Vec<String> {
+    let functions: Vec<String> = template["Resources"]
+        .as_mapping()
+        .into_iter()
+        .flatten()
+        .filter(|(_, r)| r["Type"].as_str() == Some("AWS::Serverless::Function"))
+        .filter_map(|(name, _)| name.as_str().map(str::to_string))
+        .collect();
+    let declared = |function: &str, variable: &str| {
+        !template["Globals"]["Function"]["Environment"]["Variables"][variable].is_null()
+            || !template["Resources"][function]["Properties"]["Environment"]["Variables"][variable]
+                .is_null()
+    };
+    let mut undeclared = Vec::new();
+    for (target, variables) in file {
+        let targets = if target == "Parameters" {
+            functions.clone()
+        } else if functions.contains(target) {
+            vec![target.clone()]
+        } else {
+            undeclared.push(format!("{target}: no such function"));
+            continue;
+        };
+        for variable in variables.as_object().into_iter().flatten().map(|(v, _)| v) {
+            for function in &targets {
+                if !declared(function, variable) {
+                    undeclared.push(format!("{function}: {variable}"));
+                }
+            }
+        }
+    }
+    undeclared
+}
+
+/// SAM passes a function only the variables the template declares for it: every variable of
+/// the `sam local invoke --env-vars` file (endpoints, Autotask's zone lookup, queues) is
+/// declared for the functions it targets.
+#[test]
+fn every_variable_of_the_sam_env_file_is_declared_for_its_functions() {
+    let file = sam_env_file();
+    let parameters = file["Parameters"].as_object().expect("Parameters");
+    for variable in sync_shared::aws::ENDPOINT_URL_VARIABLES
+        .into_iter()
+        .chain([sync_shared::autotask::ZONE_LOOKUP_URL_ENV])
+    {
+        assert!(
+            parameters.contains_key(variable),
+            "the SAM env file sets {variable}"
+        );
+    }
+    assert!(file.len() > 1, "the file targets functions too: {file:?}");
+    assert_eq!(
+        undeclared_sam_variables(&template(), &file),
+        Vec::<String>::new()
+    );
+}
+
+/// The endpoint and zone-lookup variables the template declares are empty, which the functions
+/// take as not set: deployed, they call AWS's endpoints and Autotask's official zone lookup.
+#[test]
+fn the_declared_endpoints_are_empty() {
+    let t = template();
+    for variable in sync_shared::aws::ENDPOINT_URL_VARIABLES
+        .into_iter()
+        .chain([sync_shared::autotask::ZONE_LOOKUP_URL_ENV])
+    {
+        assert_eq!(
+            t["Globals"]["Function"]["Environment"]["Variables"][variable].as_str(),
+            Some(""),
+            "{variable}"
+        );
+    }
+}
+
+#[test]
+fn an_undeclared_sam_variable_is_caught() {
+    let mut t = template();
+    if let Some(variables) = t["Globals"]["Function"]["Environment"]["Variables"].as_mapping_mut() {
+        variables.remove("AWS_ENDPOINT_URL_SQS");
+    }
+    if let Some(variables) =
+        t["Resources"]["UsageFunction"]["Properties"]["Environment"]["Variables"].as_mapping_mut()
+    {
+        variables.remove("USAGE_APPLY_QUEUE_URL");
+    }
+    let undeclared = undeclared_sam_variables(&t, &sam_env_file());
+    assert!(
+        undeclared.contains(&"SchedulerFunction: AWS_ENDPOINT_URL_SQS".to_string()),
+        "{undeclared:?}"
+    );
+    assert!(
+        undeclared.contains(&"UsageFunction: USAGE_APPLY_QUEUE_URL".to_string()),
+        "{undeclared:?}"
+    );
 }

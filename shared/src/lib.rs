@@ -7,6 +7,7 @@ pub mod autotask;
 pub mod aws;
 pub mod config;
 pub mod error;
+pub mod http;
 pub mod job;
 pub mod plan;
 pub mod queue;

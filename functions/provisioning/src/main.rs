@@ -9,6 +9,8 @@ use sync_shared::aws::AwsClients;
 async fn main() -> Result<(), Error> {
     sync_shared::telemetry::init();
     let clients = AwsClients::from_env().await;
+    // The Autotask and Acronis HTTP client, built at init like the AWS clients.
+    sync_shared::http::init();
     let ctx = ProvisioningContext::from_env(&clients)?;
     let ctx = &ctx;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| async move {

@@ -147,18 +147,6 @@ impl RequestRecorder {
     }
 }
 
-/// One shared connection pool per process.
-fn http_client() -> reqwest::Client {
-    static HTTP: LazyLock<reqwest::Client> = LazyLock::new(|| {
-        reqwest::Client::builder()
-            .connect_timeout(Duration::from_secs(10))
-            .pool_idle_timeout(Duration::from_secs(60))
-            .build()
-            .unwrap_or_default()
-    });
-    HTTP.clone()
-}
-
 /// The client of one integration's Acronis API client. Cheap to create per run; tokens live in
 /// the [`TokenCache`].
 pub struct AcronisClient {
@@ -230,7 +218,7 @@ impl AcronisClient {
         }
         let token_key = format!("{:x}", hasher.finalize());
         Ok(AcronisClient {
-            http: http_client(),
+            http: crate::http::client(),
             datacenter_url,
             secret_name: secret_name.into(),
             client_id: credentials.client_id,

@@ -176,10 +176,9 @@ impl AutotaskClient {
         credentials: AutotaskCredentials,
         recorded_zone: Option<String>,
     ) -> Result<Self, AutotaskError> {
-        let http = reqwest::Client::builder()
-            .timeout(options.request_timeout)
-            .build()
-            .map_err(|e| AutotaskError::Setting(format!("HTTP client: {}", e.without_url())))?;
+        // The process's client (one connection pool across runs); requests set
+        // `options.request_timeout`.
+        let http = crate::http::client();
         let client = AutotaskClient {
             inner: Arc::new(Inner {
                 http,
@@ -260,7 +259,13 @@ impl AutotaskClient {
         loop {
             attempt += 1;
             self.inner.requests.fetch_add(1, Ordering::Relaxed);
-            let result = self.inner.http.get(url.clone()).send().await;
+            let result = self
+                .inner
+                .http
+                .get(url.clone())
+                .timeout(self.inner.options.request_timeout)
+                .send()
+                .await;
             let outcome = match result {
                 Err(e) => Err(AutotaskError::ZoneLookup {
                     message: transport_kind(&e).to_string(),
@@ -486,6 +491,7 @@ impl AutotaskClient {
             .inner
             .http
             .request(method.clone(), url)
+            .timeout(self.inner.options.request_timeout)
             .headers(headers);
         if let Some(body) = body {
             request = request.json(body);
