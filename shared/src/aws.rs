@@ -92,6 +92,9 @@ pub fn env_var(name: &str) -> Result<String, String> {
         .ok_or_else(|| format!("environment variable {name} is not set"))
 }
 
+/// A connector setting's connect and read timeouts.
+type Timeouts = (Option<Duration>, Option<Duration>);
+
 /// The AWS SDK's HTTP client: `reqwest` with the process's TLS configuration
 /// ([`crate::http::tls_config`]).
 ///
@@ -102,9 +105,6 @@ pub fn env_var(name: &str) -> Result<String, String> {
 /// configuration gives them) shares the one TLS configuration; transport errors are classified
 /// as the SDK's own client does (timeouts and I/O errors are retried, an unusable request is
 /// not).
-/// A connector setting's connect and read timeouts.
-type Timeouts = (Option<Duration>, Option<Duration>);
-
 #[derive(Clone, Debug, Default)]
 pub struct AwsHttpClient {
     clients: Arc<Mutex<HashMap<Timeouts, reqwest::Client>>>,
