@@ -17,22 +17,6 @@ use sync_shared::status::IssueKind;
 const CONTOSO_CONTRACT: i64 = 29720001;
 const UNMAPPED_TENANT_NAME: &str = "Unmapped Ltd";
 
-/// Runs a test body on a thread with a big stack (whole runs in a debug build need it).
-fn on_big_stack<F: std::future::Future<Output = ()>>(body: impl FnOnce() -> F + Send + 'static) {
-    std::thread::Builder::new()
-        .stack_size(64 << 20)
-        .spawn(|| {
-            tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .expect("runtime")
-                .block_on(body())
-        })
-        .expect("thread")
-        .join()
-        .expect("the test body");
-}
-
 /// `day` 1 = 2026-11-01; later days run on into December.
 fn day(day: u32, hour: u32) -> DateTime<Utc> {
     slot(1, hour) + chrono::Duration::days(i64::from(day) - 1)

@@ -24,22 +24,6 @@ const RESELLER_PREPAID: i64 = 29720011;
 const RESELLER_PAYG: i64 = 29720012;
 const DEEP_PREPAID: i64 = 29720013;
 
-/// Runs a test body on a thread with a big stack (whole runs in a debug build need it).
-fn on_big_stack<F: std::future::Future<Output = ()>>(body: impl FnOnce() -> F + Send + 'static) {
-    std::thread::Builder::new()
-        .stack_size(64 << 20)
-        .spawn(|| {
-            tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .expect("runtime")
-                .block_on(body())
-        })
-        .expect("thread")
-        .join()
-        .expect("the test body");
-}
-
 /// The offering items a sub-partner seed enables (`OfferingItemSeed`s, as the seed format has
 /// them), the storage included.
 fn items(names: &[&str]) -> Vec<serde_json::Value> {

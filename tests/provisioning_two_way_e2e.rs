@@ -22,22 +22,6 @@ const AMAZON_1: &str = "5a3b1c2d-0000-4000-8000-000000000103";
 const AZURE_2: &str = "5a3b1c2d-0000-4000-8000-0000000001a2";
 const TODAY: &str = "2026-11-25";
 
-/// Runs a test body on a thread with a big stack (whole runs in a debug build need it).
-fn on_big_stack<F: std::future::Future<Output = ()>>(body: impl FnOnce() -> F + Send + 'static) {
-    std::thread::Builder::new()
-        .stack_size(64 << 20)
-        .spawn(|| {
-            tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .expect("runtime")
-                .block_on(body())
-        })
-        .expect("thread")
-        .join()
-        .expect("the test body");
-}
-
 fn two_way_settings() -> Value {
     json!({"features": {"billing": true, "two_way_sync": true,
         "default_allocation_code": BILLING_CODE, "default_period_type": "Monthly"}})

@@ -154,6 +154,25 @@ impl Store {
         }
     }
 
+    /// `query_prefix`'s items decoded as records (keys removed); an item that does not decode
+    /// is an error naming its key.
+    pub async fn query_records<T: DeserializeOwned>(
+        &self,
+        pk: &str,
+        prefix: &str,
+    ) -> Result<Vec<T>, StoreError> {
+        self.query_prefix(pk, prefix)
+            .await?
+            .into_iter()
+            .map(|item| {
+                let sk = string_attr(&item, schema::SK)
+                    .unwrap_or_default()
+                    .to_string();
+                decode(pk, &sk, item)
+            })
+            .collect()
+    }
+
     /// Writes a raw item (configuration written by users, examples, tests).
     pub async fn put_item(&self, item: Item) -> Result<(), StoreError> {
         self.client
@@ -337,13 +356,7 @@ impl Store {
     /// The run reports of one integration, newest first.
     pub async fn runs(&self, integration_id: &str) -> Result<Vec<RunRecord>, StoreError> {
         let pk = integration_pk(integration_id);
-        let mut runs = Vec::new();
-        for item in self.query_prefix(&pk, RUN_PREFIX).await? {
-            let sk = string_attr(&item, schema::SK)
-                .unwrap_or_default()
-                .to_string();
-            runs.push(decode(&pk, &sk, item)?);
-        }
+        let mut runs: Vec<RunRecord> = self.query_records(&pk, RUN_PREFIX).await?;
         runs.sort_by_key(|r: &RunRecord| std::cmp::Reverse(r.started_at));
         Ok(runs)
     }

@@ -33,23 +33,13 @@ pub async fn load_all(
     store: &Store,
     integration_id: &str,
 ) -> Result<HashMap<i64, AgreedItems>, StoreError> {
-    let pk = integration_pk(integration_id);
-    let mut states = HashMap::new();
-    for mut item in store.query_prefix(&pk, AGREED_PREFIX).await? {
-        let sk = string_attr(&item, schema::SK)
-            .unwrap_or_default()
-            .to_string();
-        item.remove(schema::PK);
-        item.remove(schema::SK);
-        let record: AgreedRecord =
-            serde_dynamo::from_item(item).map_err(|e| StoreError::Decode {
-                pk: pk.clone(),
-                sk,
-                problem: e.to_string(),
-            })?;
-        states.insert(record.company_id, record.items);
-    }
-    Ok(states)
+    let records: Vec<AgreedRecord> = store
+        .query_records(&integration_pk(integration_id), AGREED_PREFIX)
+        .await?;
+    Ok(records
+        .into_iter()
+        .map(|record| (record.company_id, record.items))
+        .collect())
 }
 
 fn to_item(

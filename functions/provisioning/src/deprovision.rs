@@ -29,9 +29,7 @@ use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 use sync_shared::StoreError;
 use sync_shared::acronis::{AcronisError, OfferingItem, Tenant};
-use sync_shared::config::{
-    Deprovisioning, IntegrationConfig, MappedTenant, integration_pk, string_attr,
-};
+use sync_shared::config::{Deprovisioning, IntegrationConfig, MappedTenant, integration_pk};
 use sync_shared::plan::PlannedWrite;
 use sync_shared::store::{Store, schema};
 
@@ -107,22 +105,9 @@ pub async fn load_all(
     store: &Store,
     integration_id: &str,
 ) -> Result<Vec<DeprovisionRecord>, StoreError> {
-    let pk = integration_pk(integration_id);
-    let mut records = Vec::new();
-    for mut item in store.query_prefix(&pk, DEPROVISION_PREFIX).await? {
-        let sk = string_attr(&item, schema::SK)
-            .unwrap_or_default()
-            .to_string();
-        item.remove(schema::PK);
-        item.remove(schema::SK);
-        let record = serde_dynamo::from_item(item).map_err(|e| StoreError::Decode {
-            pk: pk.clone(),
-            sk,
-            problem: e.to_string(),
-        })?;
-        records.push(record);
-    }
-    Ok(records)
+    store
+        .query_records(&integration_pk(integration_id), DEPROVISION_PREFIX)
+        .await
 }
 
 /// Writes the records the planner changed, each only if nobody wrote it since it was read.

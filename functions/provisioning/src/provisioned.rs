@@ -10,7 +10,7 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use sync_shared::StoreError;
-use sync_shared::config::{integration_pk, string_attr};
+use sync_shared::config::integration_pk;
 use sync_shared::store::{Store, schema};
 
 pub const PROVISIONED_PREFIX: &str = "PROVISIONED#";
@@ -66,22 +66,9 @@ pub fn provisioned_sk(company_id: i64) -> String {
 
 /// Every record of one integration.
 pub async fn load_all(store: &Store, integration_id: &str) -> Result<Vec<Provisioned>, StoreError> {
-    let pk = integration_pk(integration_id);
-    let mut records = Vec::new();
-    for mut item in store.query_prefix(&pk, PROVISIONED_PREFIX).await? {
-        let sk = string_attr(&item, schema::SK)
-            .unwrap_or_default()
-            .to_string();
-        item.remove(schema::PK);
-        item.remove(schema::SK);
-        let record = serde_dynamo::from_item(item).map_err(|e| StoreError::Decode {
-            pk: pk.clone(),
-            sk,
-            problem: e.to_string(),
-        })?;
-        records.push(record);
-    }
-    Ok(records)
+    store
+        .query_records(&integration_pk(integration_id), PROVISIONED_PREFIX)
+        .await
 }
 
 pub async fn load(
