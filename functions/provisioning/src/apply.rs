@@ -10,6 +10,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use sync_shared::acronis::{AcronisClient, AcronisError, OfferingItem, codes};
 use sync_shared::apply::{ApplyMessage, ApplyOutcome};
+use sync_shared::config::Settings;
 use sync_shared::plan::PlannedWrite;
 use sync_shared::remote::load_settings;
 
@@ -28,6 +29,7 @@ pub(crate) struct Applier<'a> {
     pub(crate) ctx: &'a ProvisioningContext,
     pub(crate) message: &'a ApplyMessage<CustomerDesired>,
     pub(crate) client: AcronisClient,
+    settings: &'a Settings,
     writes: AtomicU64,
     /// The tenant this apply created, as the platform answered: no re-read, no user lookup.
     created_now: Option<sync_shared::acronis::Tenant>,
@@ -62,6 +64,7 @@ pub async fn apply_customer(
         ctx,
         message,
         client,
+        settings: &settings,
         writes: AtomicU64::new(0),
         created_now: None,
         warnings: Vec::new(),
@@ -155,7 +158,8 @@ impl Applier<'_> {
         deprovision::before_items(self, &tenant).await?;
         // F19: two-way sync's contract changes (Autotask), then the items; the agreed state is
         // recorded only once everything succeeded.
-        let contract_writes = crate::contract_lines::apply(self.ctx, self.message).await?;
+        let contract_writes =
+            crate::contract_lines::apply(self.ctx, self.message, self.settings).await?;
         self.writes.fetch_add(contract_writes, Ordering::Relaxed);
         self.apply_items(&tenant_id).await?;
         deprovision::after_items(self, &tenant).await?;

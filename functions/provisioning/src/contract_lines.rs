@@ -14,8 +14,8 @@ use sync_shared::autotask::{
     AutotaskClient, AutotaskError, ContractService, ContractServiceUnit, Filter, Paging, Query,
     Service,
 };
+use sync_shared::config::Settings;
 use sync_shared::plan::PlannedWrite;
-use sync_shared::remote::load_settings;
 
 use crate::plan::CustomerDesired;
 use crate::two_way::{ADD_ACTION, ADJUST_ACTION, ContractChange, TwoWayDesired};
@@ -46,10 +46,12 @@ struct Adjustment {
     unit_change: i64,
 }
 
-/// Makes the message's contract changes; returns how many writes succeeded.
+/// Makes the message's contract changes with the settings the applier read (not in dry run);
+/// returns how many writes succeeded.
 pub async fn apply(
     ctx: &ProvisioningContext,
     message: &ApplyMessage<CustomerDesired>,
+    settings: &Settings,
 ) -> Result<u64, ProvisioningError> {
     let Some(two_way) = message
         .desired
@@ -59,15 +61,9 @@ pub async fn apply(
     else {
         return Ok(0);
     };
-    let Some(settings) = load_settings(&ctx.worker, &message.integration_id).await? else {
-        return Ok(0);
-    };
-    if settings.dry_run {
-        return Ok(0);
-    }
     let client = ctx
         .clients
-        .autotask(&ctx.worker, &message.integration_id, &settings, true)
+        .autotask(&ctx.worker, &message.integration_id, settings, true)
         .await?;
     let lines = Lines {
         ctx,
