@@ -1,14 +1,16 @@
 //! `bench_coldstart`: the functions' cold start. Builds every function's release binary (the
 //! `Binary` of each function in `template.yaml`) and a hello-world `lambda_runtime` function
 //! (`tools/hello-lambda`) the same way (`cargo build --release`: the workspace's size-optimised
-//! profile, for this machine's architecture), then starts each binary N times (100) under a
+//! profile, for this machine's architecture, with the rustflags `.cargo/config.toml` gives the
+//! deployed arm64 target), then starts each binary N times (100) under a
 //! stand-in for the Lambda runtime API, with a Lambda-like environment, and measures the time
 //! from process start to its first `GET /2018-06-01/runtime/invocation/next` (Lambda's init
 //! phase) and its peak RSS (VmHWM) at that moment. The runs take turns across the binaries, so
 //! the machine's load falls on all alike. Prints median, p90 and max per binary and each
 //! function's median over hello-world's (target: at most 1.5×).
 //!
-//! `cargo run --release -p local-runner --bin bench_coldstart [-- N]`
+//! `cargo run --release -p local-runner --bin bench_coldstart [-- N [BINARY…]]` (BINARY: only
+//! these functions, beside hello-world)
 
 use std::io::{BufRead, BufReader, Read};
 use std::net::TcpListener;
@@ -29,20 +31,39 @@ struct Sample {
 }
 
 fn main() -> Result<()> {
-    let runs: usize = match std::env::args().nth(1) {
-        Some(n) => n.parse().context("usage: bench_coldstart [RUNS]")?,
+    let mut args = std::env::args().skip(1);
+    let runs: usize = match args.next() {
+        Some(n) => n
+            .parse()
+            .context("usage: bench_coldstart [RUNS [BINARY…]]")?,
         None => 100,
     };
     ensure!(runs > 0, "RUNS must be at least 1");
+    let only: Vec<String> = args.collect();
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
     let mut binaries = template_binaries(&root)?;
+    if !only.is_empty() {
+        binaries.retain(|binary| only.contains(binary));
+        ensure!(
+            !binaries.is_empty(),
+            "no function's binary is named {only:?}"
+        );
+    }
     binaries.push(BASELINE.to_string());
 
     let started = Instant::now();
+    let host = format!("{}-unknown-linux-gnu", std::env::consts::ARCH);
     let mut build = Command::new(env!("CARGO"));
-    build
-        .current_dir(&root)
-        .args(["build", "--release", "--manifest-path", "Cargo.toml"]);
+    build.current_dir(&root).args([
+        "build",
+        "--release",
+        "--manifest-path",
+        "Cargo.toml",
+        "--target",
+        &host,
+        "--config",
+        &format!("target.{host}.{}", lambda_rustflags(&root)?),
+    ]);
     for binary in &binaries {
         build.args(["--bin", binary]);
     }
@@ -60,7 +81,7 @@ fn main() -> Result<()> {
         .unwrap_or_else(|| root.join("target"));
     let paths: Vec<PathBuf> = binaries
         .iter()
-        .map(|b| target_dir.join("release").join(b))
+        .map(|b| target_dir.join(&host).join("release").join(b))
         .collect();
 
     let listener = TcpListener::bind("127.0.0.1:0").context("binding the runtime API")?;
@@ -80,8 +101,8 @@ fn main() -> Result<()> {
 
     let baseline = median(samples.last().map(Vec::as_slice).unwrap_or_default());
     println!(
-        "\n{runs} cold starts per binary, process start to the first /next request (x86_64 \
-         release builds; binaries in the page cache)\n"
+        "\n{runs} cold starts per binary, process start to the first /next request ({host} \
+         release builds, linked as the deployed ones; binaries in the page cache)\n"
     );
     println!(
         "{:<20} {:>9} {:>9} {:>9} {:>9} {:>7} {:>14} {:>9}",
@@ -118,6 +139,24 @@ fn main() -> Result<()> {
         }
     );
     Ok(())
+}
+
+/// The `rustflags = […]` line of the deployed target's table in `.cargo/config.toml`: the bench
+/// links this machine's binaries as Lambda's are linked. (Cargo applies a host target's
+/// rustflags to proc-macros too, unless the build names its `--target`, as this one does.)
+fn lambda_rustflags(root: &Path) -> Result<String> {
+    const TABLE: &str = "[target.aarch64-unknown-linux-gnu]";
+    let config = std::fs::read_to_string(root.join(".cargo/config.toml"))
+        .context("reading .cargo/config.toml")?;
+    config
+        .lines()
+        .skip_while(|line| line.trim() != TABLE)
+        .skip(1)
+        .take_while(|line| !line.trim_start().starts_with('['))
+        .map(str::trim)
+        .find(|line| line.starts_with("rustflags"))
+        .map(str::to_string)
+        .with_context(|| format!(".cargo/config.toml has no rustflags in {TABLE}"))
 }
 
 /// The `Binary` of every function in `template.yaml`.
