@@ -3,7 +3,7 @@ use scheduler::{JobQueues, ScheduleInput, Scheduler};
 use sync_shared::aws::{AwsClients, env_var};
 use sync_shared::store::Store;
 
-#[tokio::main]
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
     sync_shared::telemetry::init();
     let clients = AwsClients::from_env().await;

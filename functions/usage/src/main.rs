@@ -5,7 +5,7 @@ use lambda_runtime::{Error, LambdaEvent, service_fn};
 use sync_shared::aws::AwsClients;
 use usage::UsageContext;
 
-#[tokio::main]
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
     sync_shared::telemetry::init();
     let clients = AwsClients::from_env().await;
