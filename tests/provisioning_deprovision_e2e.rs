@@ -8,6 +8,7 @@
 mod provisioning_support;
 
 use chrono::{DateTime, Utc};
+use e2e::on_big_stack;
 use local_runner::LocalDeployment;
 use provisioning_support::*;
 use serde_json::{Value, json};

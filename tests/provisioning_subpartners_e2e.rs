@@ -8,6 +8,7 @@
 mod provisioning_support;
 
 use acronis_sim::{TenantSeed, UsageUpdate};
+use e2e::on_big_stack;
 use provisioning_support::*;
 use serde_json::json;
 use sync_shared::Job;

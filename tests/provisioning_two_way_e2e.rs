@@ -8,6 +8,7 @@ mod provisioning_support;
 
 use std::collections::BTreeMap;
 
+use e2e::on_big_stack;
 use provisioning_support::*;
 use serde_json::{Value, json};
 use sync_shared::Job;

@@ -247,3 +247,21 @@ fn collect_statements(value: &Value, out: &mut Vec<Value>) {
         _ => {}
     }
 }
+
+/// Runs a test body on a thread with a big stack (whole runs in a debug build need it).
+pub fn on_big_stack<F: std::future::Future<Output = ()>>(
+    body: impl FnOnce() -> F + Send + 'static,
+) {
+    std::thread::Builder::new()
+        .stack_size(64 << 20)
+        .spawn(|| {
+            tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("runtime")
+                .block_on(body())
+        })
+        .expect("thread")
+        .join()
+        .expect("the test body");
+}

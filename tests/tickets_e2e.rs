@@ -472,18 +472,7 @@ async fn completing_a_ticket_dismisses_its_alert_only_when_g7_is_on() {
 /// Two whole runs side by side need more stack than a test thread has in a debug build.
 #[test]
 fn never_a_duplicate_ticket() {
-    std::thread::Builder::new()
-        .stack_size(64 << 20)
-        .spawn(|| {
-            tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .expect("runtime")
-                .block_on(never_a_duplicate_ticket_body())
-        })
-        .expect("thread")
-        .join()
-        .expect("the test body");
+    e2e::on_big_stack(never_a_duplicate_ticket_body);
 }
 
 async fn never_a_duplicate_ticket_body() {
