@@ -183,7 +183,7 @@ async fn run(args: Vec<String>) -> RunSummary {
 
 /// A client of the test's own, as any reader of the table would have.
 async fn dynamodb() -> aws_sdk_dynamodb::Client {
-    let config = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+    let config = sync_shared::aws::sdk_config().await;
     aws_sdk_dynamodb::Client::new(&config)
 }
 
@@ -495,9 +495,7 @@ async fn loading_twice_leaves_identical_items_and_secrets() {
     let config = Config::new("lrload", 2);
     let name = unique_name("lrload");
     let db = dynamodb().await;
-    let secrets = aws_sdk_secretsmanager::Client::new(
-        &aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await,
-    );
+    let secrets = aws_sdk_secretsmanager::Client::new(&sync_shared::aws::sdk_config().await);
     let snapshot = || async {
         let mut items = Vec::new();
         for (pk, sk) in config.item_keys() {

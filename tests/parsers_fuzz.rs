@@ -866,6 +866,7 @@ static RUNTIME: LazyLock<tokio::runtime::Runtime> = LazyLock::new(|| {
 static OFFLINE: LazyLock<WorkerContext> = LazyLock::new(|| {
     RUNTIME.block_on(async {
         let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
+            .http_client(sync_shared::aws::AwsHttpClient::default())
             .region(aws_config::Region::new("us-east-1"))
             .endpoint_url("http://127.0.0.1:1")
             .credentials_provider(aws_sdk_dynamodb::config::Credentials::new(

@@ -1,7 +1,9 @@
 //! AWS clients, built once per cold start and injected into handlers.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::io::Write;
+use std::os::fd::AsRawFd;
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use std::time::Duration;
 
 use aws_config::environment::{
@@ -26,27 +28,10 @@ pub struct AwsClients {
 }
 
 impl AwsClients {
-    /// From the environment: region, credentials and endpoints (`AWS_ENDPOINT_URL`,
-    /// `AWS_ENDPOINT_URL_DYNAMODB`, … let the local stack stand in). HTTPS goes through
-    /// [`AwsHttpClient`] (the process's TLS configuration, roots compiled in).
+    /// The three clients of [`sdk_config`]: region, credentials and endpoints from the
+    /// environment.
     pub async fn from_env() -> Self {
-        let mut loader =
-            aws_config::defaults(BehaviorVersion::latest()).http_client(AwsHttpClient::default());
-        // Lambda puts the region and the role's credentials in the environment, where the
-        // default chains look first. Taking them from there directly gives the same answer
-        // without building the chains' other providers (an STS client for web identity, IMDS
-        // clients for region and credentials), which took a sixth of a function's start-up
-        // CPU.
-        if ["AWS_REGION", "AWS_DEFAULT_REGION"]
-            .iter()
-            .any(|name| env_var(name).is_ok())
-        {
-            loader = loader.region(EnvironmentVariableRegionProvider::new());
-        }
-        if env_var("AWS_ACCESS_KEY_ID").is_ok() && env_var("AWS_SECRET_ACCESS_KEY").is_ok() {
-            loader = loader.credentials_provider(EnvironmentVariableCredentialsProvider::new());
-        }
-        Self::from_config(&loader.load().await)
+        Self::from_config(&sdk_config().await)
     }
 
     /// The three clients of `config`. A service's endpoint variable that is set but empty
@@ -72,6 +57,120 @@ impl AwsClients {
             secrets: aws_sdk_secretsmanager::Client::from_conf(secrets.build()),
         }
     }
+}
+
+/// The SDK configuration from the environment: region, credentials and endpoints
+/// (`AWS_ENDPOINT_URL`, `AWS_ENDPOINT_URL_DYNAMODB`, … let the local stack stand in). HTTPS goes
+/// through [`AwsHttpClient`] (the process's TLS configuration, roots compiled in): every SDK
+/// client of the workspace is built from here, as the SDK's own HTTPS client is not compiled in.
+pub async fn sdk_config() -> SdkConfig {
+    let mut loader =
+        aws_config::defaults(BehaviorVersion::latest()).http_client(AwsHttpClient::default());
+    // Lambda puts the region and the role's credentials in the environment, where the default
+    // chains look first. Taking them from there directly gives the same answer without building
+    // the chains' other providers (an STS client for web identity, IMDS clients for region and
+    // credentials), which took a sixth of a function's start-up CPU.
+    if ["AWS_REGION", "AWS_DEFAULT_REGION"]
+        .iter()
+        .any(|name| env_var(name).is_ok())
+    {
+        loader = loader.region(EnvironmentVariableRegionProvider::new());
+    }
+    if env_var("AWS_ACCESS_KEY_ID").is_ok() && env_var("AWS_SECRET_ACCESS_KEY").is_ok() {
+        loader = loader.credentials_provider(EnvironmentVariableCredentialsProvider::new());
+    }
+    loader.load().await
+}
+
+/// The SDK's partition table cut to its commercial partition, `aws` (entries as the SDK has
+/// them; `tests/partition_table.rs` checks that every endpoint resolves the same with it).
+///
+/// Every SDK crate parses its own copy of the full table (eight partitions, a region regex to
+/// compile for each) when its first client is built: with three clients, a tenth of a
+/// function's start. A function in a commercial region needs only this partition.
+const COMMERCIAL_PARTITION_TABLE: &str = r#"{"partitions":[{"id":"aws","outputs":{"dnsSuffix":"amazonaws.com","dualStackDnsSuffix":"api.aws","implicitGlobalRegion":"us-east-1","name":"aws","supportsDualStack":true,"supportsFIPS":true},"regionRegex":"^(us|eu|ap|sa|ca|me|af|il|mx)\\-\\w+\\-\\d+$","regions":{}}],"version":"1.1"}"#;
+
+/// The commercial partition's regions as the SDK lists them. A region that is not here (a new
+/// one, GovCloud, China, …) keeps the SDK's full table.
+pub const COMMERCIAL_REGIONS: [&str; 34] = [
+    "af-south-1",
+    "ap-east-1",
+    "ap-east-2",
+    "ap-northeast-1",
+    "ap-northeast-2",
+    "ap-northeast-3",
+    "ap-south-1",
+    "ap-south-2",
+    "ap-southeast-1",
+    "ap-southeast-2",
+    "ap-southeast-3",
+    "ap-southeast-4",
+    "ap-southeast-5",
+    "ap-southeast-6",
+    "ap-southeast-7",
+    "ca-central-1",
+    "ca-west-1",
+    "eu-central-1",
+    "eu-central-2",
+    "eu-north-1",
+    "eu-south-1",
+    "eu-south-2",
+    "eu-west-1",
+    "eu-west-2",
+    "eu-west-3",
+    "il-central-1",
+    "me-central-1",
+    "me-south-1",
+    "mx-central-1",
+    "sa-east-1",
+    "us-east-1",
+    "us-east-2",
+    "us-west-1",
+    "us-west-2",
+];
+
+/// The SDK's variable naming a partition table file to use instead of its own.
+pub const CUSTOM_PARTITION_VARIABLE: &str = "SMITHY_CLIENT_SDK_CUSTOM_PARTITION";
+
+/// Gives the AWS SDK [`COMMERCIAL_PARTITION_TABLE`] (through [`CUSTOM_PARTITION_VARIABLE`])
+/// when the process is a Lambda function in a commercial region and nobody chose a table
+/// already; otherwise, or when the table cannot be written, the SDK keeps its own.
+///
+/// The table is an unlinked temporary file that the process keeps open and names as
+/// `/proc/self/fd/N`: nobody else can see or swap it, and nothing is left behind.
+///
+/// Call it first in `main`, while the process has one thread: it sets an environment
+/// variable.
+pub fn use_commercial_partition_table() {
+    static TABLE: OnceLock<std::fs::File> = OnceLock::new();
+    let in_lambda = std::env::var_os("AWS_LAMBDA_RUNTIME_API").is_some();
+    let chosen = std::env::var_os(CUSTOM_PARTITION_VARIABLE).is_some();
+    let commercial =
+        env_var("AWS_REGION").is_ok_and(|region| COMMERCIAL_REGIONS.contains(&region.as_str()));
+    if !cfg!(target_os = "linux") || !in_lambda || chosen || !commercial || TABLE.get().is_some() {
+        return;
+    }
+    let Ok(file) = unlinked_file_with(COMMERCIAL_PARTITION_TABLE.as_bytes()) else {
+        return;
+    };
+    let path = format!("/proc/self/fd/{}", file.as_raw_fd());
+    if TABLE.set(file).is_ok() {
+        // SAFETY: called at the start of `main` on the current-thread runtime, before any
+        // other thread exists that could read the environment.
+        unsafe { std::env::set_var(CUSTOM_PARTITION_VARIABLE, path) };
+    }
+}
+
+/// A new file in the temporary directory holding `contents`, already removed from it.
+fn unlinked_file_with(contents: &[u8]) -> std::io::Result<std::fs::File> {
+    let path = std::env::temp_dir().join(format!(
+        "acronis-autotask-sync-partitions-{}.json",
+        std::process::id()
+    ));
+    let mut file = std::fs::File::create_new(&path)?;
+    let written = file.write_all(contents);
+    std::fs::remove_file(&path)?;
+    written.map(|()| file)
 }
 
 /// The names of the endpoint variables the functions read (`AWS_ENDPOINT_URL_<SERVICE>`), as

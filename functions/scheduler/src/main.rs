@@ -5,6 +5,7 @@ use sync_shared::store::Store;
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
+    sync_shared::aws::use_commercial_partition_table();
     sync_shared::telemetry::init();
     let clients = AwsClients::from_env().await;
     let scheduler = Scheduler {

@@ -7,6 +7,7 @@ use sync_shared::worker::WorkerContext;
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
+    sync_shared::aws::use_commercial_partition_table();
     sync_shared::telemetry::init();
     let clients = AwsClients::from_env().await;
     // The Autotask and Acronis HTTP client, built at init like the AWS clients.

@@ -6,7 +6,6 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use aws_config::BehaviorVersion;
 use aws_sdk_dynamodb::config::interceptors::BeforeTransmitInterceptorContextRef;
 use aws_sdk_dynamodb::config::interceptors::FinalizerInterceptorContextRef;
 use aws_sdk_dynamodb::config::{ConfigBag, Intercept, RuntimeComponents};
@@ -243,7 +242,7 @@ impl AwsCalls {
 }
 
 pub async fn metered_clients() -> (AwsClients, Meter) {
-    let config = aws_config::load_defaults(BehaviorVersion::latest()).await;
+    let config = sync_shared::aws::sdk_config().await;
     let meter = Meter::default();
     let interceptor = |service| MeterInterceptor {
         service,

@@ -35,7 +35,6 @@ use std::time::{Duration, Instant};
 use acronis_sim::{AcronisSim, NewAlert};
 use anyhow::{Context, Result, anyhow, bail, ensure};
 use autotask_sim::AutotaskSim;
-use aws_config::BehaviorVersion;
 use aws_sdk_dynamodb::config::interceptors::{
     BeforeTransmitInterceptorContextRef, FinalizerInterceptorContextRef,
 };
@@ -925,7 +924,7 @@ impl Intercept for MeterInterceptor {
 }
 
 async fn metered_clients() -> (AwsClients, Meter) {
-    let config = aws_config::load_defaults(BehaviorVersion::latest()).await;
+    let config = sync_shared::aws::sdk_config().await;
     let meter = Meter::default();
     let interceptor = |service| MeterInterceptor {
         service,
