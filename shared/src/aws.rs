@@ -1,9 +1,7 @@
 //! AWS clients, built once per cold start and injected into handlers.
 
 use std::collections::HashMap;
-use std::io::Write;
-use std::os::fd::AsRawFd;
-use std::sync::{Arc, Mutex, OnceLock, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use aws_config::environment::{
@@ -136,41 +134,50 @@ pub const CUSTOM_PARTITION_VARIABLE: &str = "SMITHY_CLIENT_SDK_CUSTOM_PARTITION"
 /// when the process is a Lambda function in a commercial region and nobody chose a table
 /// already; otherwise, or when the table cannot be written, the SDK keeps its own.
 ///
-/// The table is an unlinked temporary file that the process keeps open and names as
-/// `/proc/self/fd/N`: nobody else can see or swap it, and nothing is left behind.
+/// The table is an in-memory file (`memfd_create`) that the process keeps open and names as
+/// `/proc/self/fd/N`: nothing touches the disk, nobody else can see or swap it, nothing is left
+/// behind.
 ///
 /// Call it first in `main`, while the process has one thread: it sets an environment
 /// variable.
 pub fn use_commercial_partition_table() {
-    static TABLE: OnceLock<std::fs::File> = OnceLock::new();
-    let in_lambda = std::env::var_os("AWS_LAMBDA_RUNTIME_API").is_some();
-    let chosen = std::env::var_os(CUSTOM_PARTITION_VARIABLE).is_some();
-    let commercial =
-        env_var("AWS_REGION").is_ok_and(|region| COMMERCIAL_REGIONS.contains(&region.as_str()));
-    if !cfg!(target_os = "linux") || !in_lambda || chosen || !commercial || TABLE.get().is_some() {
-        return;
-    }
-    let Ok(file) = unlinked_file_with(COMMERCIAL_PARTITION_TABLE.as_bytes()) else {
-        return;
-    };
-    let path = format!("/proc/self/fd/{}", file.as_raw_fd());
-    if TABLE.set(file).is_ok() {
-        // SAFETY: called at the start of `main` on the current-thread runtime, before any
-        // other thread exists that could read the environment.
-        unsafe { std::env::set_var(CUSTOM_PARTITION_VARIABLE, path) };
+    #[cfg(target_os = "linux")]
+    {
+        use std::os::fd::AsRawFd;
+        static TABLE: std::sync::OnceLock<std::fs::File> = std::sync::OnceLock::new();
+        let in_lambda = std::env::var_os("AWS_LAMBDA_RUNTIME_API").is_some();
+        let chosen = std::env::var_os(CUSTOM_PARTITION_VARIABLE).is_some();
+        let commercial =
+            env_var("AWS_REGION").is_ok_and(|region| COMMERCIAL_REGIONS.contains(&region.as_str()));
+        if !in_lambda || chosen || !commercial || TABLE.get().is_some() {
+            return;
+        }
+        let Ok(file) = in_memory_file_with(COMMERCIAL_PARTITION_TABLE.as_bytes()) else {
+            return;
+        };
+        let path = format!("/proc/self/fd/{}", file.as_raw_fd());
+        if TABLE.set(file).is_ok() {
+            // SAFETY: called at the start of `main` on the current-thread runtime, before any
+            // other thread exists that could read the environment.
+            unsafe { std::env::set_var(CUSTOM_PARTITION_VARIABLE, path) };
+        }
     }
 }
 
-/// A new file in the temporary directory holding `contents`, already removed from it.
-fn unlinked_file_with(contents: &[u8]) -> std::io::Result<std::fs::File> {
-    let path = std::env::temp_dir().join(format!(
-        "acronis-autotask-sync-partitions-{}.json",
-        std::process::id()
-    ));
-    let mut file = std::fs::File::create_new(&path)?;
-    let written = file.write_all(contents);
-    std::fs::remove_file(&path)?;
-    written.map(|()| file)
+/// An anonymous in-memory file holding `contents`.
+#[cfg(target_os = "linux")]
+fn in_memory_file_with(contents: &[u8]) -> std::io::Result<std::fs::File> {
+    use std::io::Write;
+    use std::os::fd::FromRawFd;
+    // SAFETY: the name is NUL-terminated; the call returns a new descriptor or -1.
+    let fd = unsafe { libc::memfd_create(c"sdk-partitions.json".as_ptr(), libc::MFD_CLOEXEC) };
+    if fd < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    // SAFETY: `fd` was just created and nothing else owns it.
+    let mut file = unsafe { std::fs::File::from_raw_fd(fd) };
+    file.write_all(contents)?;
+    Ok(file)
 }
 
 /// The names of the endpoint variables the functions read (`AWS_ENDPOINT_URL_<SERVICE>`), as

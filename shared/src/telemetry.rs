@@ -290,14 +290,55 @@ pub fn emit_job_metrics(job: &str, integration_id: &str, metrics: &[Metric]) {
     }
 }
 
-/// JSON log lines on stdout, level from `RUST_LOG` (default `info`).
+/// JSON log lines on stdout, filtered by `RUST_LOG` ([`log_filter`]).
 pub fn init() {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let _ = tracing_subscriber::fmt()
-        .json()
-        .with_env_filter(filter)
-        .with_current_span(false)
-        .with_ansi(false)
+    use tracing_subscriber::Layer;
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
+    let filter = log_filter(std::env::var("RUST_LOG").ok().as_deref());
+    let _ = tracing_subscriber::registry()
+        .with(
+            tracing_subscriber::fmt::layer()
+                .json()
+                .with_current_span(false)
+                .with_ansi(false)
+                .with_filter(filter),
+        )
         .try_init();
+}
+
+/// `RUST_LOG`'s filter: a level (`info`, the default) and per-target levels
+/// (`info,sync_shared::store=debug`). A blank or unreadable value logs at `info`.
+pub fn log_filter(rust_log: Option<&str>) -> tracing_subscriber::filter::Targets {
+    rust_log
+        .filter(|value| !value.trim().is_empty())
+        .and_then(|value| value.parse().ok())
+        .unwrap_or_else(|| {
+            tracing_subscriber::filter::Targets::new().with_default(tracing::Level::INFO)
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::log_filter;
+    use tracing::Level;
+
+    #[test]
+    fn rust_log_sets_levels_per_target_and_defaults_to_info() {
+        for unset in [None, Some(""), Some("  "), Some("info=verbose")] {
+            let filter = log_filter(unset);
+            assert!(
+                filter.would_enable("sync_shared::store", &Level::INFO),
+                "{unset:?}"
+            );
+            assert!(
+                !filter.would_enable("sync_shared::store", &Level::DEBUG),
+                "{unset:?}"
+            );
+        }
+        let filter = log_filter(Some("warn,sync_shared::store=debug"));
+        assert!(filter.would_enable("sync_shared::store", &Level::DEBUG));
+        assert!(!filter.would_enable("sync_shared::worker", &Level::INFO));
+        assert!(filter.would_enable("aws_smithy_runtime", &Level::WARN));
+    }
 }
