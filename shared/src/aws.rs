@@ -169,11 +169,19 @@ pub fn use_commercial_partition_table() {
 fn in_memory_file_with(contents: &[u8]) -> std::io::Result<std::fs::File> {
     use std::io::Write;
     use std::os::fd::FromRawFd;
+    // The system call itself: glibc's wrapper (2.27) is newer than provided.al2's glibc.
     // SAFETY: the name is NUL-terminated; the call returns a new descriptor or -1.
-    let fd = unsafe { libc::memfd_create(c"sdk-partitions.json".as_ptr(), libc::MFD_CLOEXEC) };
-    if fd < 0 {
-        return Err(std::io::Error::last_os_error());
-    }
+    let fd = unsafe {
+        libc::syscall(
+            libc::SYS_memfd_create,
+            c"sdk-partitions.json".as_ptr(),
+            libc::MFD_CLOEXEC,
+        )
+    };
+    let fd = i32::try_from(fd)
+        .ok()
+        .filter(|fd| *fd >= 0)
+        .ok_or_else(std::io::Error::last_os_error)?;
     // SAFETY: `fd` was just created and nothing else owns it.
     let mut file = unsafe { std::fs::File::from_raw_fd(fd) };
     file.write_all(contents)?;
