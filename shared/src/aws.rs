@@ -32,29 +32,47 @@ impl AwsClients {
         Self::from_config(&sdk_config().await)
     }
 
-    /// The three clients of `config`. A service's endpoint variable that is set but empty
-    /// (`AWS_ENDPOINT_URL_DYNAMODB=""`: the template declares them empty so that `sam local
-    /// invoke --env-vars` can fill them) counts as not set, where the SDK would take `""` for
-    /// the endpoint and fail every call.
+    /// The three clients of `config` ([`dynamodb_client`], [`sqs_client`],
+    /// [`secrets_client`]).
     pub fn from_config(config: &SdkConfig) -> Self {
-        let mut dynamodb = aws_sdk_dynamodb::config::Builder::from(config);
-        if blank_endpoint(config, "DynamoDB") {
-            dynamodb.set_endpoint_url(config.endpoint_url().map(str::to_string));
-        }
-        let mut sqs = aws_sdk_sqs::config::Builder::from(config);
-        if blank_endpoint(config, "SQS") {
-            sqs.set_endpoint_url(config.endpoint_url().map(str::to_string));
-        }
-        let mut secrets = aws_sdk_secretsmanager::config::Builder::from(config);
-        if blank_endpoint(config, "Secrets Manager") {
-            secrets.set_endpoint_url(config.endpoint_url().map(str::to_string));
-        }
         AwsClients {
-            dynamodb: aws_sdk_dynamodb::Client::from_conf(dynamodb.build()),
-            sqs: aws_sdk_sqs::Client::from_conf(sqs.build()),
-            secrets: aws_sdk_secretsmanager::Client::from_conf(secrets.build()),
+            dynamodb: dynamodb_client(config),
+            sqs: sqs_client(config),
+            secrets: secrets_client(config),
         }
     }
+}
+
+// One client per service, for the functions that need only some: each SDK client costs start-up
+// time. A service's endpoint variable that is set but empty (`AWS_ENDPOINT_URL_DYNAMODB=""`: the
+// template declares them empty so that `sam local invoke --env-vars` can fill them) counts as not
+// set, where the SDK would take `""` for the endpoint and fail every call.
+
+/// The DynamoDB client of `config`.
+pub fn dynamodb_client(config: &SdkConfig) -> aws_sdk_dynamodb::Client {
+    let mut builder = aws_sdk_dynamodb::config::Builder::from(config);
+    if blank_endpoint(config, "DynamoDB") {
+        builder.set_endpoint_url(config.endpoint_url().map(str::to_string));
+    }
+    aws_sdk_dynamodb::Client::from_conf(builder.build())
+}
+
+/// The SQS client of `config`.
+pub fn sqs_client(config: &SdkConfig) -> aws_sdk_sqs::Client {
+    let mut builder = aws_sdk_sqs::config::Builder::from(config);
+    if blank_endpoint(config, "SQS") {
+        builder.set_endpoint_url(config.endpoint_url().map(str::to_string));
+    }
+    aws_sdk_sqs::Client::from_conf(builder.build())
+}
+
+/// The Secrets Manager client of `config`.
+pub fn secrets_client(config: &SdkConfig) -> aws_sdk_secretsmanager::Client {
+    let mut builder = aws_sdk_secretsmanager::config::Builder::from(config);
+    if blank_endpoint(config, "Secrets Manager") {
+        builder.set_endpoint_url(config.endpoint_url().map(str::to_string));
+    }
+    aws_sdk_secretsmanager::Client::from_conf(builder.build())
 }
 
 /// The SDK configuration from the environment: region, credentials and endpoints

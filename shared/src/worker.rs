@@ -277,7 +277,10 @@ fn new_run(ctx: &WorkerContext, message: &JobMessage, now: DateTime<Utc>) -> Run
 impl WorkerContext {
     /// From the function's environment: `TABLE_NAME`, `SECRETS_PREFIX`, `MAX_RECEIVE_COUNT`
     /// (the queue's redrive setting) and `RUN_LEASE_SECONDS` (the function's timeout).
-    pub fn from_env(clients: &crate::aws::AwsClients) -> Result<Self, String> {
+    pub fn from_env(
+        dynamodb: &aws_sdk_dynamodb::Client,
+        secrets: &aws_sdk_secretsmanager::Client,
+    ) -> Result<Self, String> {
         let table = crate::aws::env_var("TABLE_NAME")?;
         let prefix = std::env::var("SECRETS_PREFIX").unwrap_or_default();
         let number = |name: &str, default: u64| -> Result<u64, String> {
@@ -289,9 +292,9 @@ impl WorkerContext {
             }
         };
         Ok(WorkerContext {
-            store: Store::new(clients.dynamodb.clone(), table),
+            store: Store::new(dynamodb.clone(), table),
             secrets: Arc::new(SecretsCache::new(
-                clients.secrets.clone(),
+                secrets.clone(),
                 crate::secrets::DEFAULT_TTL,
                 prefix,
             )),

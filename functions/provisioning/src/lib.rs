@@ -42,7 +42,7 @@ impl ProvisioningContext {
     /// From the function's environment (see `WorkerContext::from_env`), plus the apply queue.
     pub fn from_env(clients: &sync_shared::aws::AwsClients) -> Result<Self, String> {
         Ok(ProvisioningContext {
-            worker: WorkerContext::from_env(clients)?,
+            worker: WorkerContext::from_env(&clients.dynamodb, &clients.secrets)?,
             sqs: clients.sqs.clone(),
             apply_queue_url: sync_shared::aws::env_var("PROVISIONING_APPLY_QUEUE_URL")?,
             clients: ClientSetup::production(),

@@ -41,9 +41,13 @@ pub struct TicketsContext {
 }
 
 impl TicketsContext {
-    pub fn from_env(clients: &sync_shared::aws::AwsClients) -> Result<Self, String> {
+    /// From the function's environment (see `WorkerContext::from_env`).
+    pub fn from_env(
+        dynamodb: &aws_sdk_dynamodb::Client,
+        secrets: &aws_sdk_secretsmanager::Client,
+    ) -> Result<Self, String> {
         Ok(TicketsContext {
-            worker: WorkerContext::from_env(clients)?,
+            worker: WorkerContext::from_env(dynamodb, secrets)?,
             clients: ClientSetup::production(),
             alert_page_size: ALERT_PAGE,
         })

@@ -43,7 +43,7 @@ pub struct UsageContext {
 impl UsageContext {
     pub fn from_env(clients: &sync_shared::aws::AwsClients) -> Result<Self, String> {
         Ok(UsageContext {
-            worker: WorkerContext::from_env(clients)?,
+            worker: WorkerContext::from_env(&clients.dynamodb, &clients.secrets)?,
             sqs: clients.sqs.clone(),
             apply_queue_url: sync_shared::aws::env_var("USAGE_APPLY_QUEUE_URL")?,
             clients: ClientSetup::production(),
