@@ -156,8 +156,8 @@ pub const CUSTOM_PARTITION_VARIABLE: &str = "SMITHY_CLIENT_SDK_CUSTOM_PARTITION"
 /// `/proc/self/fd/N`: nothing touches the disk, nobody else can see or swap it, nothing is left
 /// behind.
 ///
-/// Call it first in `main`, while the process has one thread: it sets an environment
-/// variable.
+/// [`crate::lambda::start`] calls it first, while the process has one thread: it sets an
+/// environment variable.
 pub fn use_commercial_partition_table() {
     #[cfg(target_os = "linux")]
     {
@@ -167,7 +167,7 @@ pub fn use_commercial_partition_table() {
         let chosen = std::env::var_os(CUSTOM_PARTITION_VARIABLE).is_some();
         let commercial =
             env_var("AWS_REGION").is_ok_and(|region| COMMERCIAL_REGIONS.contains(&region.as_str()));
-        if !in_lambda || chosen || !commercial || TABLE.get().is_some() {
+        if !in_lambda || chosen || !commercial {
             return;
         }
         let Ok(file) = in_memory_file_with(COMMERCIAL_PARTITION_TABLE.as_bytes()) else {
@@ -175,8 +175,8 @@ pub fn use_commercial_partition_table() {
         };
         let path = format!("/proc/self/fd/{}", file.as_raw_fd());
         if TABLE.set(file).is_ok() {
-            // SAFETY: called at the start of `main` on the current-thread runtime, before any
-            // other thread exists that could read the environment.
+            // SAFETY: called at the start of `main` (`lambda::start`) on the current-thread
+            // runtime, before any other thread exists that could read the environment.
             unsafe { std::env::set_var(CUSTOM_PARTITION_VARIABLE, path) };
         }
     }

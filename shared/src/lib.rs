@@ -9,6 +9,7 @@ pub mod config;
 pub mod error;
 pub mod http;
 pub mod job;
+pub mod lambda;
 pub mod plan;
 pub mod queue;
 pub mod reconcile;

@@ -1,14 +1,12 @@
 use lambda_runtime::{Error, LambdaEvent, service_fn};
 use scheduler::{JobQueues, ScheduleInput, Scheduler};
-use sync_shared::aws::{dynamodb_client, env_var, sdk_config, sqs_client};
+use sync_shared::aws::{dynamodb_client, env_var, sqs_client};
 use sync_shared::store::Store;
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
-    sync_shared::aws::use_commercial_partition_table();
-    sync_shared::telemetry::init();
+    let config = sync_shared::lambda::start().await;
     // DynamoDB and SQS only: each SDK client costs start-up time.
-    let config = sdk_config().await;
     let scheduler = Scheduler {
         store: Store::new(dynamodb_client(&config), env_var("TABLE_NAME")?),
         sqs: sqs_client(&config),

@@ -2,17 +2,15 @@
 
 use aws_lambda_events::event::sqs::SqsEvent;
 use lambda_runtime::{Error, LambdaEvent, service_fn};
-use sync_shared::aws::{dynamodb_client, sdk_config, secrets_client};
+use sync_shared::aws::{dynamodb_client, secrets_client};
 use tickets::TicketsContext;
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
-    sync_shared::aws::use_commercial_partition_table();
-    sync_shared::telemetry::init();
-    // DynamoDB and Secrets Manager only: each SDK client costs start-up time.
-    let config = sdk_config().await;
+    let config = sync_shared::lambda::start().await;
     // The Autotask and Acronis HTTP client, built at init like the AWS clients.
     sync_shared::http::init();
+    // DynamoDB and Secrets Manager only: each SDK client costs start-up time.
     let ctx = TicketsContext::from_env(&dynamodb_client(&config), &secrets_client(&config))?;
     let ctx = &ctx;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| async move {

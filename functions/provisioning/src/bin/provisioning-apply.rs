@@ -7,9 +7,7 @@ use sync_shared::aws::AwsClients;
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
-    sync_shared::aws::use_commercial_partition_table();
-    sync_shared::telemetry::init();
-    let clients = AwsClients::from_env().await;
+    let clients = AwsClients::from_config(&sync_shared::lambda::start().await);
     // The Autotask and Acronis HTTP client, built at init like the AWS clients.
     sync_shared::http::init();
     let ctx = ProvisioningContext::from_env(&clients)?;
